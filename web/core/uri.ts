@@ -1,0 +1,103 @@
+// NBD URIs: libnbd's nbd:// and nbd+unix:// (nbd_connect_uri(3)), and webnbd's nbd+ws:// and
+// nbds+wss:// for a websockify bridge, whose ?token= goes to the bridge's token plugin.
+
+import { NbdError, errno } from './errors.js';
+import { NBD_DEFAULT_PORT } from './protocol.js';
+import type { Target } from './transport.js';
+
+export interface ParsedUri {
+  scheme: string;
+  target: Target;
+  exportName: string;
+  /** Query parameters, decoded. */
+  query: Map<string, string>;
+}
+
+const RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:([^@/?#]*)@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#.*)?$/;
+
+const fail = (detail: string): never => {
+  throw new NbdError(errno.EINVAL, 'nbd_connect_uri', detail);
+};
+
+function decode(s: string, what: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return fail(`invalid percent-encoding in URI ${what}: ${s}`);
+  }
+}
+
+function port(s: string | undefined, dflt: number, uri: string): number {
+  if (s === undefined || s === '') return dflt;
+  if (!/^\d{1,5}$/.test(s) || Number(s) > 65535 || Number(s) === 0) fail(`invalid port in URI: ${uri}`);
+  return Number(s);
+}
+
+/** Parse an NBD URI. Errors are NbdErrors with context nbd_connect_uri, as libnbd reports them. */
+export function parseUri(uri: string): ParsedUri {
+  const m = RE.exec(uri);
+  if (!m) return fail(`unable to parse URI: ${uri}`);
+  const [, rawScheme, userinfo, rawHost = '', rawPort, path = '', rawQuery] = m;
+  const scheme = rawScheme!.toLowerCase();
+  if (userinfo !== undefined) fail(`user names are not supported in NBD URIs: ${uri}`);
+  const query = new Map<string, string>();
+  for (const kv of (rawQuery ?? '').split('&')) {
+    if (!kv) continue;
+    const eq = kv.indexOf('=');
+    const k = decode(eq < 0 ? kv : kv.slice(0, eq), 'query');
+    query.set(k, decode(eq < 0 ? '' : kv.slice(eq + 1).replace(/\+/g, ' '), 'query'));
+  }
+  // "The export name is the path with the leading slash removed" (nbd_connect_uri(3)).
+  if (path !== '' && !path.startsWith('/')) fail(`unable to parse URI: ${uri}`);
+  const exportName = decode(path.slice(1), 'path');
+  const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : decode(rawHost, 'host');
+
+  switch (scheme) {
+    case 'nbd':
+      if (!host) fail(`missing host name in URI: ${uri}`);
+      return { scheme, exportName, query, target: { kind: 'tcp', host, port: port(rawPort, NBD_DEFAULT_PORT, uri) } };
+    case 'nbd+unix': {
+      if (host) fail(`a Unix socket URI has no host name: ${uri}`);
+      const path = query.get('socket');
+      if (!path) fail(`missing 'socket' parameter in URI: ${uri}`);
+      return { scheme, exportName, query, target: { kind: 'unix', path: path! } };
+    }
+    case 'nbd+ws':
+    case 'nbds+wss': {
+      if (!host) fail(`missing host name in URI: ${uri}`);
+      const secure = scheme === 'nbds+wss';
+      const p = port(rawPort, secure ? 443 : 80, uri);
+      const token = query.get('token');
+      const hostPart = host.includes(':') ? `[${host}]` : host;
+      const url = `${secure ? 'wss' : 'ws'}://${hostPart}:${p}/${token !== undefined ? `?token=${encodeURIComponent(token)}` : ''}`;
+      return { scheme, exportName, query, target: { kind: 'websocket', url } };
+    }
+    case 'nbds':
+    case 'nbds+unix':
+      return fail(`TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge; use nbds+wss://HOST:PORT/EXPORT`);
+    case 'nbd+vsock':
+    case 'nbds+vsock':
+      return fail(`vsock is not supported by webnbd: ${uri}`);
+    default:
+      return fail(`unknown NBD URI scheme: ${scheme}`);
+  }
+}
+
+/** libnbd's nbd_get_uri(3) form of a connection. */
+export function formatUri(target: Target, exportName: string): string {
+  const path = '/' + encodeURIComponent(exportName).replace(/%2F/g, '/');
+  switch (target.kind) {
+    case 'tcp': {
+      const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+      return `nbd://${host}${target.port === NBD_DEFAULT_PORT ? '' : `:${target.port}`}${path}`;
+    }
+    case 'unix':
+      return `nbd+unix://${path}?socket=${encodeURIComponent(target.path).replace(/%2F/g, '/')}`;
+    case 'websocket': {
+      const m = /^(wss?):\/\/([^/?#]*)\/?(?:\?token=([^#&]*))?/.exec(target.url);
+      if (!m) return target.url;
+      const scheme = m[1] === 'wss' ? 'nbds+wss' : 'nbd+ws';
+      return `${scheme}://${m[2]}${path}${m[3] !== undefined ? `?token=${m[3]}` : ''}`;
+    }
+  }
+}

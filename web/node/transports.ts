@@ -1,0 +1,117 @@
+// Node transports: TCP and Unix sockets (node:net) and WebSockets to a websockify bridge (ws).
+
+import net from 'node:net';
+import WebSocket from 'ws';
+import { NbdError, errno, errnoFromName } from '../core/errors.js';
+import type { Target, Transport, TransportEvents, Transports } from '../core/transport.js';
+
+const errnoOf = (e: NodeJS.ErrnoException): number => (e.code && errnoFromName(e.code)) || errno.EIO;
+
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/** A stream socket. Writes made in one tick go out together (cork until the next tick). */
+function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): Transport {
+  let connected = false;
+  let failure: NbdError | null = null;
+  let corked = false;
+  let gone = false;
+  sock.setNoDelay(true);
+  sock.on('connect', () => {
+    connected = true;
+    ev.open();
+  });
+  sock.on('data', (b: Buffer) => ev.data(view(b)));
+  sock.on('error', (e: NodeJS.ErrnoException) => {
+    failure ??= connected
+      ? new NbdError(errnoOf(e), '', `recv: ${where}`)
+      : new NbdError(errnoOf(e), '', `connect: ${where}: could not connect to remote host`);
+  });
+  sock.on('close', () => {
+    if (!gone) ev.close(failure);
+    gone = true;
+  });
+  const uncork = () => {
+    corked = false;
+    sock.uncork();
+  };
+  return {
+    write(data) {
+      if (gone) return;
+      if (!corked) {
+        corked = true;
+        sock.cork();
+        process.nextTick(uncork);
+      }
+      sock.write(data);
+    },
+    end() {
+      if (corked) uncork();
+      sock.end();
+    },
+    destroy() {
+      gone = true;
+      sock.destroy();
+    },
+  };
+}
+
+/** A WebSocket to a websockify bridge, which carries the NBD byte stream in binary messages. */
+function webSocketTransport(url: string, ev: TransportEvents): Transport {
+  let failure: NbdError | null = null;
+  let opened = false;
+  let gone = false;
+  const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false });
+  ws.binaryType = 'nodebuffer';
+  const fail = (e: NbdError) => {
+    failure ??= e;
+  };
+  ws.on('open', () => {
+    opened = true;
+    ev.open();
+  });
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary) {
+      fail(new NbdError(errno.EPROTO, '', 'websocket: the bridge sent a text message; is this a websockify bridge?'));
+      ws.terminate();
+      return;
+    }
+    ev.data(view(data));
+  });
+  ws.on('unexpected-response', (_req, res) => {
+    // A bridge that refuses us answers the upgrade with an HTTP error (wrong token, foreign Origin).
+    fail(new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: the bridge refused the WebSocket (HTTP ${res.statusCode} ${res.statusMessage ?? ''})`.trimEnd()));
+    ws.terminate();
+  });
+  ws.on('error', (e: NodeJS.ErrnoException) => {
+    fail(opened
+      ? new NbdError(errnoOf(e), '', `recv: ${url}: ${e.message}`)
+      : new NbdError(errnoOf(e), '', `connect: ${url}: could not connect to the bridge`));
+  });
+  ws.on('close', (code: number, reason: Buffer) => {
+    if (gone) return;
+    gone = true;
+    if (!failure && opened && code !== 1000) {
+      failure = new NbdError(errno.ECONNRESET, '', `recv: the bridge closed the WebSocket (${code}${reason.length ? ` ${reason}` : ''})`);
+    }
+    if (!failure && !opened) failure = new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: could not connect to the bridge`);
+    ev.close(failure);
+  });
+  return {
+    write(data) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
+    },
+    end() {
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+    },
+    destroy() {
+      gone = true;
+      ws.terminate();
+    },
+  };
+}
+
+export const nodeTransports: Transports = {
+  tcp: (t: Target & { kind: 'tcp' }, ev) => socketTransport(net.connect({ host: t.host, port: t.port }), `${t.host}:${t.port}`, ev),
+  unix: (t: Target & { kind: 'unix' }, ev) => socketTransport(net.connect({ path: t.path }), t.path, ev),
+  websocket: (t: Target & { kind: 'websocket' }, ev) => webSocketTransport(t.url, ev),
+} as Transports;
