@@ -2,41 +2,28 @@
 // stream into the caller's buffers; the public methods are libnbd's API in camelCase, guarded by
 // the table in api.ts. It talks to the world only through a Transport (transport.ts).
 
-import { API, type Arg, type Call } from './api.js';
+import { API, type ApiName, type Arg, type Call } from './api.js';
 import * as C from './codec.js';
+import { Commands, asCallback, callUser, newCommand, type Command, type CommandCallbacks } from './commands.js';
 import { Coverage } from './coverage.js';
-import { NbdError, errno, setLastError } from './errors.js';
+import { NbdError, errno, setLastError, type NbdErrorData } from './errors.js';
 import * as P from './protocol.js';
 import { PERMITTED, STATES, TRANSITIONS, type Next, type PublicState, type State } from './states.js';
 import type { Target, Transport, Transports } from './transport.js';
 import * as T from './types.js';
 import { formatUri, parseUri } from './uri.js';
 
-/** A command from issue to retirement. */
-interface Command {
-  cookie: number;
-  type: number;
+/** A command on the wire: what the request said, and what the reply has covered so far. */
+interface WireCommand extends Command {
   flags: number;
   offset: bigint;
   count: bigint;
-  /** READ destination or WRITE source; null once the caller gave up on it. */
-  buf: Uint8Array | null;
-  completion: T.WithFree<T.CompletionFn> | null;
-  chunk: T.WithFree<T.ChunkFn> | null;
-  extent: T.WithFree<T.ExtentFn> | null;
-  extent64: T.WithFree<T.Extent64Fn> | null;
-  /** First error (errno), and the server's words about it if any. */
-  error: number;
-  message: string;
   coverage: Coverage | null;
   gotExtents: boolean;
-  done: boolean;
-  freed: boolean;
-  waiters: (() => void)[];
 }
 
 /** What the server told us about the export (NBD_INFO_* or the older handshakes). */
-interface ExportInfo {
+export interface ExportInfo {
   size: bigint;
   flags: number;
   minimum: number;
@@ -88,8 +75,24 @@ const repErrno = (type: number): number => {
 
 const optName = (opt: number): string => P.nameOf('opt', opt).replace(/^NBD_OPT_/, 'opt_').toLowerCase();
 
-const asCallback = <F>(cb: T.Callback<F> | undefined | null): T.WithFree<F> | null =>
-  cb == null ? null : typeof cb === 'function' ? { callback: cb as F } : (cb as T.WithFree<F>);
+/**
+ * What a page-side mirror of a handle needs to answer getters and check commands exactly as
+ * the handle would (web/browser). Plain data: it crosses the worker boundary.
+ */
+export interface HandleSnapshot {
+  state: State;
+  info: ExportInfo | null;
+  protocol: 'oldstyle' | 'newstyle' | 'newstyle-fixed' | null;
+  sr: boolean;
+  ext: boolean;
+  meta: [number, string][];
+  target: Target | null;
+  exportName: string;
+  closing: boolean;
+  serverShutdown: boolean;
+  death: NbdErrorData | null;
+  stats: [number, number, number, number];
+}
 
 export interface HandleOptions {
   /** How this environment reaches servers (Node: TCP, Unix, WebSocket; browser: WebSocket). */
@@ -142,14 +145,12 @@ export class NbdHandle {
   #sinkPos = 0;
   #sinkLeft = 0;
   #reply: C.ReplyHeader | null = null;
-  #cmd: Command | null = null;
+  #cmd: WireCommand | null = null;
   #chunkOffset = 0n;
   #chunkLength = 0;
 
   // --- commands ---
-  #nextCookie = 1;
-  #inFlight = new Map<number, Command>();
-  #done: Command[] = [];
+  #cmds = new Commands<WireCommand>((msg) => this.#log(msg));
   #waiters = new Set<Waiter>();
 
   // --- statistics (nbd_stats_*) ---
@@ -276,6 +277,50 @@ export class NbdHandle {
       };
       check();
     });
+  }
+
+  // ============================== mirroring ==============================
+
+  /** The connection's state as plain data, for a mirror on the other side of a worker boundary. */
+  snapshot(): HandleSnapshot {
+    return {
+      state: this.#state, info: this.#info, protocol: this.#protocol, sr: this.#sr, ext: this.#ext,
+      meta: [...this.#meta], target: this.#target, exportName: this.#exportName,
+      closing: this.#closing, serverShutdown: this.#serverShutdown, death: this.#death?.toData() ?? null,
+      stats: [this.#bytesSent, this.#chunksSent, this.#bytesReceived, this.#chunksReceived],
+    };
+  }
+
+  /** Make this (transport-less) handle mirror another's connection state. */
+  restore(s: HandleSnapshot): void {
+    if (this.#transport) throw new Error('internal error: restore() is for mirrors, which have no transport');
+    this.#state = s.state;
+    this.#info = s.info;
+    this.#protocol = s.protocol;
+    this.#sr = s.sr;
+    this.#ext = s.ext;
+    this.#meta = new Map(s.meta);
+    this.#target = s.target;
+    this.#exportName = s.exportName;
+    this.#closing = s.closing;
+    this.#serverShutdown = s.serverShutdown;
+    this.#death = s.death ? NbdError.fromData(s.death) : null;
+    [this.#bytesSent, this.#chunksSent, this.#bytesReceived, this.#chunksReceived] = s.stats;
+    this.#wake();
+  }
+
+  /**
+   * Check an aio command as `name` (e.g. "aioPread") would, without sending it: permitted state,
+   * arguments, strict mode. Throws the NbdError the call would throw.
+   */
+  checkCommand(name: ApiName, args: unknown[], type: number, flags: number, offset: T.U64, count: T.U64, chunk: boolean): void {
+    const call: Call = API[name];
+    try {
+      guardCall(call, this.#state, args);
+      this.#check({ type, flags, offset: BigInt(offset), count: BigInt(count), chunk });
+    } catch (e) {
+      throw setLastError(asNbdError(e, errno.EINVAL).withContext(call.c));
+    }
   }
 
   // ============================== state ==============================
@@ -825,7 +870,7 @@ export class NbdHandle {
     }
     const h = C.decodeReplyHeader(b);
     this.#chunksReceived++;
-    const cmd = this.#inFlight.get(h.cookie);
+    const cmd = this.#cmds.get(h.cookie);
     if (!cmd) throw new Violation(`no matching cookie ${h.cookie < 0 ? 'above 2^53' : h.cookie} found for server reply, this is probably a server bug`);
     this.#reply = h;
     this.#cmd = cmd;
@@ -833,7 +878,7 @@ export class NbdHandle {
     return this.#onChunkHeader(h, cmd);
   }
 
-  #onSimpleReply(h: C.ReplyHeader, cmd: Command): void {
+  #onSimpleReply(h: C.ReplyHeader, cmd: WireCommand): void {
     if (h.error) {
       this.#fail(cmd, wireErrno(h.error));
       return this.#finishReply(true);
@@ -848,7 +893,7 @@ export class NbdHandle {
   }
 
   /** A chunk header: check its type and length against the command before reading anything. */
-  #onChunkHeader(h: C.ReplyHeader, cmd: Command): void {
+  #onChunkHeader(h: C.ReplyHeader, cmd: WireCommand): void {
     const len = h.length;
     const type = h.type;
     const isRead = cmd.type === P.NBD_CMD_READ;
@@ -959,7 +1004,7 @@ export class NbdHandle {
     this.#finishReply(false);
   }
 
-  #onBlockStatus(cmd: Command, b: Uint8Array, ext: boolean): void {
+  #onBlockStatus(cmd: WireCommand, b: Uint8Array, ext: boolean): void {
     const bad = (why: string): never => { throw new Violation(`block-status: ${why}`); };
     const bs = C.decodeBlockStatus(b, ext);
     if (!bs) return bad('invalid block status payload');
@@ -979,7 +1024,7 @@ export class NbdHandle {
     cmd.gotExtents = true;
     if (cmd.extent64) {
       const entries = bs.extents.map((e) => ({ length: e.length, flags: e.flags }));
-      this.#userCallback(cmd, (ref) => cmd.extent64!.callback(name!, cmd.offset, entries, ref));
+      this.#cmds.midCallback(cmd, (ref) => cmd.extent64!.callback(name!, cmd.offset, entries, ref));
     } else if (cmd.extent) {
       // The 32-bit callback of nbd_block_status(3): flags must fit; a length that does not fit
       // ends the list there, clamped (the caller asks again from where it stops).
@@ -989,34 +1034,16 @@ export class NbdHandle {
         if (e.length > 0xffffffffn) { entries.push(0xffffffff - (0xffffffff % Math.max(1, this.#info!.minimum)), Number(e.flags)); break; }
         entries.push(Number(e.length), Number(e.flags));
       }
-      this.#userCallback(cmd, (ref) => cmd.extent!.callback(name!, cmd.offset, entries, ref));
+      this.#cmds.midCallback(cmd, (ref) => cmd.extent!.callback(name!, cmd.offset, entries, ref));
     }
   }
 
-  #chunkCallback(cmd: Command, sub: Uint8Array, offset: bigint, status: number, err = 0): void {
-    this.#userCallback(cmd, (ref) => cmd.chunk!.callback(sub, offset, status, ref), err);
+  #chunkCallback(cmd: WireCommand, sub: Uint8Array, offset: bigint, status: number, err = 0): void {
+    this.#cmds.midCallback(cmd, (ref) => cmd.chunk!.callback(sub, offset, status, ref), err);
   }
 
-  /**
-   * Run a mid-command callback with the error so far; returning -1 (or throwing) fails the
-   * command with what it put in error.value, or EPROTO (libnbd(3), "Callbacks with int *error").
-   */
-  #userCallback(cmd: Command, call: (ref: T.ErrorRef) => number | void, err = 0): void {
-    const ref = { value: err || cmd.error };
-    let failed = false;
-    const r = this.#callUser(() => call(ref), (e) => { failed = true; ref.value = e; });
-    if (r === -1 || failed) this.#fail(cmd, ref.value || errno.EPROTO);
-  }
-
-  /** Call user code; a throw is reported through onThrow (or swallowed), never into the I/O loop. */
-  #callUser<R>(fn: () => R, onThrow?: (err: number) => void): R | undefined {
-    try {
-      return fn();
-    } catch (e) {
-      this.#log(`callback threw: ${e instanceof Error ? e.message : String(e)}`);
-      onThrow?.(e instanceof NbdError && e.errno ? e.errno : errno.EINVAL);
-      return undefined;
-    }
+  #callUser<R>(fn: () => R): R | undefined {
+    return callUser((msg) => this.#log(msg), fn);
   }
 
   /** A chunk (or simple reply) is fully read: complete the command on DONE, then wait for the next. */
@@ -1042,70 +1069,42 @@ export class NbdHandle {
 
   // --- Commands ---
 
-  #fail(cmd: Command, err: number, message = ''): void {
-    if (!cmd.error) {
-      cmd.error = err;
-      cmd.message = message;
-    }
+  #fail(cmd: WireCommand, err: number, message = ''): void {
+    this.#cmds.fail(cmd, err, message);
     if (err === errno.ESHUTDOWN) this.#serverShutdown = true;
   }
 
-  /** The command is complete: run its completion callback, then retire it or keep it for aioCommandCompleted. */
-  #complete(cmd: Command): void {
-    if (cmd.done) return;
-    cmd.done = true;
-    this.#inFlight.delete(cmd.cookie);
-    let retire = false;
-    if (cmd.completion) {
-      const ref = { value: cmd.error };
-      const r = this.#callUser(() => cmd.completion!.callback(ref), (e) => { if (!cmd.error) cmd.error = e; });
-      if (r === -1 && ref.value && !cmd.error) cmd.error = ref.value;
-      if (r === 1) retire = true;
-    }
-    if (retire) this.#free(cmd);
-    else this.#done.push(cmd);
-    for (const w of cmd.waiters.splice(0)) w();
-    if (this.#serverShutdown && this.#inFlight.size === 0 && this.#publicState() === 'ready' && !this.#closing) {
+  #complete(cmd: WireCommand): void {
+    this.#cmds.complete(cmd);
+    if (this.#serverShutdown && this.#cmds.size === 0 && this.#publicState() === 'ready' && !this.#closing) {
       // The server is going away ("ESHUTDOWN"): disconnect softly now that nothing is in flight.
       this.#log('server is shutting down: disconnecting');
       this.#disconnect();
     }
   }
 
-  /** libnbd's free hooks: each runs exactly once, when the command is retired or abandoned. */
-  #free(cmd: Command): void {
-    if (cmd.freed) return;
-    cmd.freed = true;
-    for (const cb of [cmd.chunk, cmd.extent, cmd.extent64, cmd.completion]) if (cb?.free) this.#callUser(cb.free);
-  }
-
   /** Check a command against strict mode and what the server advertised, then send it. */
   #issue(
-    type: number, flags: number, offset: T.U64, count: T.U64, buf: Uint8Array | null,
-    cbs: { completion?: T.Callback<T.CompletionFn> | undefined; chunk?: T.Callback<T.ChunkFn>; extent?: T.Callback<T.ExtentFn>; extent64?: T.Callback<T.Extent64Fn> },
+    type: number, flags: number, offset: T.U64, count: T.U64, buf: Uint8Array | null, cbs: CommandCallbacks,
   ): number {
-    const cmd: Command = {
-      cookie: 0, type, flags, offset: BigInt(offset), count: BigInt(count), buf,
-      completion: asCallback(cbs.completion), chunk: asCallback(cbs.chunk),
-      extent: asCallback(cbs.extent), extent64: asCallback(cbs.extent64),
-      error: 0, message: '', coverage: type === P.NBD_CMD_READ ? new Coverage() : null,
-      gotExtents: false, done: false, freed: false, waiters: [],
+    const cmd: WireCommand = {
+      ...newCommand(type, buf, cbs), flags, offset: BigInt(offset), count: BigInt(count),
+      coverage: type === P.NBD_CMD_READ ? new Coverage() : null, gotExtents: false,
     };
     try {
-      this.#check(cmd);
+      this.#check({ type, flags, offset: cmd.offset, count: cmd.count, chunk: cmd.chunk !== null });
     } catch (e) {
       // "The free hook runs exactly once, also when the call itself fails."
-      this.#free(cmd);
+      this.#cmds.free(cmd);
       throw e;
     }
-    cmd.cookie = this.#nextCookie++;
+    this.#cmds.add(cmd);
     if (type === P.NBD_CMD_READ && this.#preadInitialize && buf) buf.fill(0);
-    this.#inFlight.set(cmd.cookie, cmd);
     this.#send(C.request(this.#ext, flags, type, cmd.cookie, cmd.offset, cmd.count), type === P.NBD_CMD_WRITE ? buf! : undefined);
     return cmd.cookie;
   }
 
-  #check(cmd: Command): void {
+  #check(cmd: { type: number; flags: number; offset: bigint; count: bigint; chunk: boolean }): void {
     const { type, flags, offset, count } = cmd;
     const strict = this.#strict;
     const inval = (detail: string, e: number = errno.EINVAL): never => { throw new NbdError(e, '', detail); };
@@ -1200,31 +1199,13 @@ export class NbdHandle {
 
   /** Wait for one command, then retire it (throwing its error). */
   async #wait(cookie: number): Promise<void> {
-    const cmd = this.#inFlight.get(cookie);
-    if (cmd && !cmd.done) await new Promise<void>((resolve) => cmd.waiters.push(resolve));
+    await this.#cmds.wait(cookie);
     this.aioCommandCompleted(cookie);
   }
 
-  aioCommandCompleted(cookie: number): boolean {
-    if (this.#inFlight.has(cookie)) return false;
-    const i = this.#done.findIndex((c) => c.cookie === cookie);
-    if (i < 0) throw new NbdError(errno.EINVAL, '', `invalid cookie: ${cookie}: no such command`);
-    const [cmd] = this.#done.splice(i, 1);
-    this.#free(cmd!);
-    if (cmd!.error) {
-      const why = cmd!.message ? ` (server: ${cmd!.message})` : '';
-      throw new NbdError(cmd!.error, '', `${P.nameOf('cmd', cmd!.type)}: command failed${why}`);
-    }
-    return true;
-  }
-
-  aioPeekCommandCompleted(): number {
-    if (this.#done.length) return this.#done[0]!.cookie;
-    if (this.#inFlight.size) return 0;
-    throw new NbdError(errno.EINVAL, '', 'no commands are in flight');
-  }
-
-  aioInFlight(): number { return this.#inFlight.size; }
+  aioCommandCompleted(cookie: number): boolean { return this.#cmds.commandCompleted(cookie); }
+  aioPeekCommandCompleted(): number { return this.#cmds.peek(); }
+  aioInFlight(): number { return this.#cmds.size; }
 
   aioDisconnect(flags = 0): void {
     if (flags !== 0) throw new NbdError(errno.EINVAL, '', `flags: invalid value for flag: 0x${flags.toString(16)}`);
@@ -1235,7 +1216,7 @@ export class NbdHandle {
   #disconnect(): void {
     this.#closing = true;
     this.#log('sending NBD_CMD_DISC');
-    this.#send(C.request(this.#ext, 0, P.NBD_CMD_DISC, this.#nextCookie++, 0n, 0n));
+    this.#send(C.request(this.#ext, 0, P.NBD_CMD_DISC, this.#cmds.reserve(), 0n, 0n));
     this.#transport?.end();
   }
 
@@ -1288,15 +1269,7 @@ export class NbdHandle {
     this.#conn = null;
     t?.destroy();
     const abandoned = new NbdError(errno.ENOTCONN, '', 'handle closed');
-    for (const cmd of this.#inFlight.values()) {
-      cmd.done = true;
-      cmd.error ||= errno.ENOTCONN;
-      this.#done.push(cmd);
-      for (const w of cmd.waiters.splice(0)) w();
-      this.#free(cmd);
-    }
-    this.#inFlight.clear();
-    for (const cmd of this.#done) this.#free(cmd);
+    this.#cmds.abandonAll();
     this.#op?.reject(abandoned);
     this.#op = null;
     if (this.#state !== 'DEAD') this.#state = 'CLOSED';
@@ -1312,7 +1285,7 @@ export class NbdHandle {
     if (this.#closing) {
       this.#transport = null;
       this.#conn = null;
-      this.#failAll(errno.ENOTCONN, null, 'connection closed');
+      this.#cmds.failAll(errno.ENOTCONN, 'connection closed');
       this.#op?.resolve();
       this.#op = null;
       this.#state = 'CLOSED';
@@ -1338,7 +1311,7 @@ export class NbdHandle {
    * The connection is unusable: every command in flight fails (the one whose reply broke the
    * protocol with EPROTO, the rest with ENOTCONN), waiters are released, the transport dropped.
    */
-  #die(err: NbdError, culprit: Command | null = null): void {
+  #die(err: NbdError, culprit: WireCommand | null = null): void {
     if (this.#state === 'DEAD' || this.#state === 'CLOSED') return;
     this.#log(`connection is dead: ${err.message}`);
     this.#death = err;
@@ -1350,20 +1323,13 @@ export class NbdHandle {
     if (this.#closing) t?.end();
     else t?.destroy();
     if (culprit) this.#fail(culprit, errno.EPROTO, err.detail);
-    this.#failAll(errno.ENOTCONN, err, err.detail);
+    this.#cmds.failAll(errno.ENOTCONN, err.detail);
     const op = this.#op;
     this.#op = null;
     op?.reject(err);
     for (const w of this.#waiters) w.reject(err);
     this.#waiters.clear();
     this.#wake();
-  }
-
-  #failAll(err: number, _death: NbdError | null, why: string): void {
-    for (const cmd of [...this.#inFlight.values()]) {
-      this.#fail(cmd, err, why);
-      this.#complete(cmd);
-    }
   }
 
   // ============================== debugging ==============================
@@ -1382,14 +1348,7 @@ export class NbdHandle {
       const body = proto[name];
       if (typeof body !== 'function') throw new Error(`internal error: API table names ${name}, which NbdHandle lacks`);
       const guard = (h: NbdHandle, args: unknown[]) => {
-        if (call.states) {
-          const s = h.#publicState();
-          if (!call.states.some((p) => (PERMITTED[p].states as readonly PublicState[]).includes(s))) {
-            throw new NbdError(s === 'created' ? errno.ENOTCONN : errno.EINVAL, call.c,
-              `invalid state: ${h.#state}: the handle must be ${call.states.map((p) => PERMITTED[p].text).join(', or ')}`);
-          }
-        }
-        checkArgs(call, args);
+        guardCall(call, h.#state, args);
         if (h.#debug) h.#log(`${call.c}: enter`);
       };
       const fix = (h: NbdHandle, e: unknown): NbdError => {
@@ -1425,10 +1384,22 @@ class NbdOverflow extends Error {
   }
 }
 
-function asNbdError(e: unknown, dflt: number): NbdError {
+export function asNbdError(e: unknown, dflt: number): NbdError {
   if (e instanceof NbdError) return e;
   if (e instanceof Violation) return new NbdError(errno.EPROTO, '', e.message);
   return new NbdError(dflt, '', e instanceof Error ? e.message : String(e));
+}
+
+/** The generated part of every call: permitted state (libnbd's wording and errno), then arguments. */
+export function guardCall(call: Call, state: State, args: unknown[]): void {
+  if (call.states) {
+    const s = STATES[state].public;
+    if (!call.states.some((p) => (PERMITTED[p].states as readonly PublicState[]).includes(s))) {
+      throw new NbdError(s === 'created' ? errno.ENOTCONN : errno.EINVAL, call.c,
+        `invalid state: ${state}: the handle must be ${call.states.map((p) => PERMITTED[p].text).join(', or ')}`);
+    }
+  }
+  checkArgs(call, args);
 }
 
 /** Argument checks from the API table: what libnbd's C types and non-NULL rules guarantee. */

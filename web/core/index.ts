@@ -1,5 +1,5 @@
 // The NBD core's public surface: the handle, its constants, errors and URIs. No DOM, no Node.
-export { NbdHandle, type HandleOptions } from './handle.js';
+export { NbdHandle, guardCall, asNbdError, type HandleOptions, type HandleSnapshot, type ExportInfo } from './handle.js';
 export * from './types.js';
 export { NbdError, errno, errnoName, strerror, getError, getErrno, type NbdErrorData } from './errors.js';
 export { parseUri, formatUri, type ParsedUri } from './uri.js';
