@@ -309,6 +309,15 @@ export class NbdHandle {
     this.#wake();
   }
 
+  /** Check a call's permitted state and arguments as the call itself would, without making it. */
+  checkCall(name: ApiName, args: unknown[]): void {
+    try {
+      guardCall(API[name], this.#state, args);
+    } catch (e) {
+      throw setLastError(asNbdError(e, errno.EINVAL).withContext(API[name].c));
+    }
+  }
+
   /**
    * Check an aio command as `name` (e.g. "aioPread") would, without sending it: permitted state,
    * arguments, strict mode. Throws the NbdError the call would throw.
@@ -1240,7 +1249,7 @@ export class NbdHandle {
       return Promise.reject(new NbdError(errno.EINVAL, '', `nothing to poll for in state ${this.#state}`));
     }
     return new Promise((resolve, reject) => {
-      let timer: unknown;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const w: Waiter = {
         resolve: (n) => { if (timer !== undefined) clearTimeout(timer); resolve(n); },
         reject: (e) => { if (timer !== undefined) clearTimeout(timer); reject(e); },

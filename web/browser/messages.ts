@@ -1,0 +1,31 @@
+// The messages between a page and the worker that hosts its handles. Nothing large travels here:
+// read data lands in a SharedArrayBuffer the page owns, or, on pages that cannot be
+// cross-origin isolated, in an ArrayBuffer that is transferred (moved, not copied).
+
+import type { ArgKind } from '../core/api.js';
+import type { NbdErrorData } from '../core/errors.js';
+import type { HandleSnapshot } from '../core/handle.js';
+import type { Extent64 } from '../core/types.js';
+
+/** Where read data goes: a region of the page's SharedArrayBuffer, or a fresh buffer to transfer back. */
+export type Dest = { sab: SharedArrayBuffer; offset: number; length: number } | { length: number } | null;
+
+/** Stand-ins, in argument lists, for what cannot cross postMessage: the buffer and callbacks. */
+export type Marker = { $buf: true } | { $cb: ArgKind };
+
+export type ToWorker =
+  | { t: 'create'; h: number }
+  /** A call that returns a value (settings, connect, opt_*, shutdown, poll): answered by 'result'. */
+  | { t: 'call'; h: number; id: number; name: string; args: unknown[] }
+  /** An aio command with a page-chosen cookie: answered by 'done' (and 'chunk'/'extent' before it). */
+  | { t: 'cmd'; h: number; cookie: number; name: string; args: unknown[]; dest: Dest; src: Uint8Array | null }
+  | { t: 'close'; h: number };
+
+export type FromWorker =
+  | { t: 'snap'; h: number; snap: HandleSnapshot }
+  | { t: 'result'; h: number; id: number; value?: unknown; error?: NbdErrorData }
+  | { t: 'done'; h: number; cookie: number; error: number; message: string; data?: ArrayBuffer }
+  | { t: 'chunk'; h: number; cookie: number; rel: number; length: number; offset: bigint; status: number; error: number }
+  | { t: 'extent'; h: number; cookie: number; context: string; offset: bigint; entries: number[] | Extent64[] }
+  | { t: 'event'; h: number; id: number; args: string[] }
+  | { t: 'debug'; h: number; context: string; msg: string };

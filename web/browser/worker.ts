@@ -1,0 +1,120 @@
+// The Web Worker that hosts handles. Pages talk to it through client.ts; each handle here owns a
+// WebSocket to a websockify bridge, and read data goes from the socket message straight into the
+// page's SharedArrayBuffer (or into a buffer transferred back on pages that are not isolated).
+
+import type { ArgKind } from '../core/api.js';
+import { NbdError, errno } from '../core/errors.js';
+import { NbdHandle } from '../core/handle.js';
+import type { ErrorRef, Extent64 } from '../core/types.js';
+import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
+import { browserTransports } from './ws-transport.js';
+
+interface Scope {
+  postMessage(message: FromWorker, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent<ToWorker>) => void): void;
+}
+const scope = self as unknown as Scope;
+const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
+
+const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown }>();
+
+/** Tell the page about state changes it cannot see (it mirrors the handle from snapshots). */
+function sync(id: number): void {
+  const e = handles.get(id);
+  if (!e) return;
+  const snap = e.nbd.snapshot();
+  if (snap.state === e.lastState && snap.info === e.lastInfo) return;
+  e.lastState = snap.state;
+  e.lastInfo = snap.info;
+  post({ t: 'snap', h: id, snap });
+}
+
+function destBuffer(dest: Dest): Uint8Array | null {
+  if (!dest) return null;
+  return 'sab' in dest ? new Uint8Array(dest.sab, dest.offset, dest.length) : new Uint8Array(dest.length);
+}
+
+/** Replace the page's markers with the real buffer and with callbacks that post events back. */
+function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | null, fresh: Uint8Array | null): unknown[] {
+  return args.map((a) => {
+    if (!a || typeof a !== 'object') return a;
+    if ('$buf' in (a as Marker)) return buf;
+    if (!('$cb' in (a as Marker))) return a;
+    const kind = (a as { $cb: ArgKind }).$cb;
+    switch (kind) {
+      case 'completion':
+        // Retire here at once; the page runs the caller's callback and keeps libnbd's contract there.
+        return (err: ErrorRef) => {
+          sync(h);
+          post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
+          return 1;
+        };
+      case 'chunk':
+        return (sub: Uint8Array, offset: bigint, status: number, err: ErrorRef) => {
+          post({ t: 'chunk', h, cookie: id, rel: sub.byteOffset - (buf?.byteOffset ?? 0), length: sub.length, offset, status, error: err.value });
+        };
+      case 'extent':
+      case 'extent64':
+        return (context: string, offset: bigint, entries: number[] | Extent64[]) => {
+          post({ t: 'extent', h, cookie: id, context, offset, entries });
+        };
+      case 'debug':
+        return (context: string, msg: string) => post({ t: 'debug', h, context, msg });
+      default:
+        // list and context callbacks of opt_list and opt_list_meta_context.
+        return (...xs: string[]) => post({ t: 'event', h, id, args: xs });
+    }
+  });
+}
+
+async function call(m: ToWorker & { t: 'call' }): Promise<void> {
+  const e = handles.get(m.h);
+  try {
+    if (!e) throw new NbdError(errno.EINVAL, 'webnbd worker', `no handle ${m.h}`);
+    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>)[m.name];
+    if (typeof fn !== 'function') throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${m.name}`);
+    const value = await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
+    sync(m.h);
+    post({ t: 'result', h: m.h, id: m.id, value });
+  } catch (err) {
+    sync(m.h);
+    const ne = err instanceof NbdError ? err : new NbdError(errno.EINVAL, m.name, String(err));
+    post({ t: 'result', h: m.h, id: m.id, error: ne.toData() });
+  }
+}
+
+function command(m: ToWorker & { t: 'cmd' }): void {
+  const e = handles.get(m.h);
+  const fresh = m.dest && !('sab' in m.dest) ? destBuffer(m.dest) : null;
+  const buf = fresh ?? destBuffer(m.dest) ?? m.src;
+  try {
+    if (!e) throw new NbdError(errno.ENOTCONN, m.name, 'handle closed');
+    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>)[m.name]!;
+    fn.apply(e.nbd, unmarshal(m.h, m.cookie, m.args, buf, fresh));
+  } catch (err) {
+    // The page checked the command against its mirror; this only happens if the mirror lagged.
+    const ne = err instanceof NbdError ? err : new NbdError(errno.EINVAL, m.name, String(err));
+    sync(m.h);
+    post({ t: 'done', h: m.h, cookie: m.cookie, error: ne.errno || errno.EINVAL, message: ne.detail });
+  }
+}
+
+scope.addEventListener('message', (ev) => {
+  const m = ev.data;
+  switch (m.t) {
+    case 'create':
+      handles.set(m.h, { nbd: new NbdHandle({ transports: browserTransports }), lastState: '', lastInfo: null });
+      sync(m.h);
+      return;
+    case 'call':
+      void call(m);
+      return;
+    case 'cmd':
+      command(m);
+      return;
+    case 'close':
+      handles.get(m.h)?.nbd.close();
+      handles.delete(m.h);
+      return;
+  }
+});

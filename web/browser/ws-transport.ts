@@ -1,0 +1,86 @@
+// The browser's WebSocket as a Transport, for a websockify bridge. websockify frames by TCP read
+// (≤ 64 KiB), so a message is only "more bytes": the handle reassembles NBD messages itself.
+
+import { NbdError, errno } from '../core/errors.js';
+import type { Target, Transport, TransportEvents, Transports } from '../core/transport.js';
+
+/** Above this many unsent bytes, writes wait in our queue (the browser has no 'drain' event). */
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+
+export function webSocketTransport(url: string, ev: TransportEvents): Transport {
+  let opened = false;
+  let gone = false;
+  let queue: Uint8Array<ArrayBuffer>[] = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const ws = new WebSocket(url, ['binary']);
+  ws.binaryType = 'arraybuffer';
+
+  const flush = () => {
+    timer = null;
+    while (queue.length && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < LOW_WATER) ws.send(queue.shift()!);
+    if (queue.length && ws.readyState === WebSocket.OPEN) timer = setTimeout(flush, 2);
+  };
+
+  ws.onopen = () => {
+    opened = true;
+    ev.open();
+  };
+  ws.onmessage = (m: MessageEvent) => {
+    if (typeof m.data === 'string') {
+      finish(new NbdError(errno.EPROTO, '', 'websocket: the bridge sent a text message; is this a websockify bridge?'));
+      ws.close();
+      return;
+    }
+    ev.data(new Uint8Array(m.data as ArrayBuffer));
+  };
+  // Browsers hide why a WebSocket failed; the close event that follows says what little is known.
+  ws.onerror = () => {};
+  ws.onclose = (e: CloseEvent) => {
+    if (!opened) {
+      finish(new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: could not connect to the bridge (refused, wrong token or origin not allowed)`));
+    } else if (e.code !== 1000) {
+      finish(new NbdError(errno.ECONNRESET, '', `recv: the bridge closed the WebSocket (${e.code}${e.reason ? ` ${e.reason}` : ''})`));
+    } else {
+      // websockify closes with 1000 "Target closed" when the NBD server hangs up.
+      finish(null);
+    }
+  };
+  const finish = (e: NbdError | null) => {
+    if (gone) return;
+    gone = true;
+    if (timer !== null) clearTimeout(timer);
+    queue = [];
+    ev.close(e);
+  };
+
+  return {
+    write(data) {
+      if (gone || ws.readyState !== WebSocket.OPEN) return;
+      // send() refuses views of a SharedArrayBuffer; copy those (writes are the rare direction).
+      const bytes = (data.buffer instanceof ArrayBuffer ? data : data.slice()) as Uint8Array<ArrayBuffer>;
+      if (queue.length || ws.bufferedAmount > HIGH_WATER) {
+        // The caller's buffer stays valid until its command completes, so no copy is needed.
+        queue.push(bytes);
+        if (timer === null) timer = setTimeout(flush, 2);
+      } else {
+        ws.send(bytes);
+      }
+    },
+    end() {
+      if (queue.length) flush();
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+    },
+    destroy() {
+      gone = true;
+      if (timer !== null) clearTimeout(timer);
+      queue = [];
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close();
+    },
+  };
+}
+
+export const browserTransports: Transports = {
+  websocket: (t: Target, ev: TransportEvents) => webSocketTransport((t as Target & { kind: 'websocket' }).url, ev),
+};
