@@ -152,6 +152,8 @@ export class NbdHandle {
   // --- commands ---
   #cmds = new Commands<WireCommand>((msg) => this.#log(msg));
   #waiters = new Set<Waiter>();
+  /** Depth of API calls in progress (synchronously): only the outermost is traced, as in libnbd. */
+  #nest = 0;
 
   // --- statistics (nbd_stats_*) ---
   #bytesSent = 0;
@@ -1132,14 +1134,15 @@ export class NbdHandle {
     if ((strict & T.STRICT_FLAGS) && (flags & ~allowed[type]!)) inval(`flags: invalid value for flag: 0x${(flags & ~allowed[type]!).toString(16)}`);
     if (strict & T.STRICT_COMMANDS) {
       const writes = type === P.NBD_CMD_WRITE || type === P.NBD_CMD_TRIM || type === P.NBD_CMD_WRITE_ZEROES;
-      if (writes && this.isReadOnly()) inval('server does not support write operations', errno.EPERM);
-      if (type === P.NBD_CMD_FLUSH && !this.canFlush()) inval('server does not support flush operations');
-      if (type === P.NBD_CMD_TRIM && !this.canTrim()) inval('server does not support trim operations');
-      if (type === P.NBD_CMD_WRITE_ZEROES && !this.canZero()) inval('server does not support zero operations');
-      if (type === P.NBD_CMD_CACHE && !this.canCache()) inval('server does not support cache operations');
-      if ((flags & T.CMD_FLAG_FUA) && !this.canFua()) inval('server does not support the FUA flag');
-      if ((flags & T.CMD_FLAG_DF) && !this.canDf()) inval('server does not support the DF flag');
-      if ((flags & T.CMD_FLAG_FAST_ZERO) && !this.canFastZero()) inval('server does not support the fast zero flag');
+      const can = (bit: number) => this.#flag(bit);
+      if (writes && can(P.NBD_FLAG_READ_ONLY)) inval('server does not support write operations', errno.EPERM);
+      if (type === P.NBD_CMD_FLUSH && !can(P.NBD_FLAG_SEND_FLUSH)) inval('server does not support flush operations');
+      if (type === P.NBD_CMD_TRIM && !can(P.NBD_FLAG_SEND_TRIM)) inval('server does not support trim operations');
+      if (type === P.NBD_CMD_WRITE_ZEROES && !can(P.NBD_FLAG_SEND_WRITE_ZEROES)) inval('server does not support zero operations');
+      if (type === P.NBD_CMD_CACHE && !can(P.NBD_FLAG_SEND_CACHE)) inval('server does not support cache operations');
+      if ((flags & T.CMD_FLAG_FUA) && !can(P.NBD_FLAG_SEND_FUA)) inval('server does not support the FUA flag');
+      if ((flags & T.CMD_FLAG_DF) && !can(P.NBD_FLAG_SEND_DF)) inval('server does not support the DF flag');
+      if ((flags & T.CMD_FLAG_FAST_ZERO) && !can(P.NBD_FLAG_SEND_FAST_ZERO)) inval('server does not support the fast zero flag');
     }
     if (type === P.NBD_CMD_BLOCK_STATUS) {
       if (!this.#sr) inval('server does not support structured replies', errno.ENOTSUP);
@@ -1154,7 +1157,8 @@ export class NbdHandle {
       if ((strict & T.STRICT_ALIGN) && min > 1n && (offset % min !== 0n || count % min !== 0n)) inval('request is unaligned');
     }
     if (type === P.NBD_CMD_READ || type === P.NBD_CMD_WRITE) {
-      const most = (strict & T.STRICT_PAYLOAD) ? this.getBlockSize(T.SIZE_PAYLOAD) : 0xffffffff;
+      const max = this.#info!.maximum;
+      const most = (strict & T.STRICT_PAYLOAD) ? (max ? Math.min(max, MAX_REQUEST) : MAX_REQUEST) : 0xffffffff;
       if (count > BigInt(most)) inval(`request too large: maximum request size is ${most}`, errno.ERANGE);
     } else if (!this.#ext && count > 0xffffffffn) {
       inval('request too large: maximum request size is 4294967295 without extended headers', errno.ERANGE);
@@ -1209,7 +1213,7 @@ export class NbdHandle {
   /** Wait for one command, then retire it (throwing its error). */
   async #wait(cookie: number): Promise<void> {
     await this.#cmds.wait(cookie);
-    this.aioCommandCompleted(cookie);
+    this.#cmds.commandCompleted(cookie);
   }
 
   aioCommandCompleted(cookie: number): boolean { return this.#cmds.commandCompleted(cookie); }
@@ -1356,30 +1360,47 @@ export class NbdHandle {
     for (const [name, call] of Object.entries(API) as [string, Call][]) {
       const body = proto[name];
       if (typeof body !== 'function') throw new Error(`internal error: API table names ${name}, which NbdHandle lacks`);
-      const guard = (h: NbdHandle, args: unknown[]) => {
-        guardCall(call, h.#state, args);
-        if (h.#debug) h.#log(`${call.c}: enter`);
+      const trace = (h: NbdHandle, top: boolean, msg: string) => {
+        if (top && h.#debug) h.#log(`${call.c}: ${msg}`);
       };
-      const fix = (h: NbdHandle, e: unknown): NbdError => {
+      const fix = (h: NbdHandle, top: boolean, e: unknown): NbdError => {
         const err = asNbdError(e, errno.EINVAL).withContext(call.c);
-        if (h.#debug) h.#log(`${call.c}: leave: error="${err.message}"`);
+        trace(h, top, `leave: error="${err.message}"`);
         return setLastError(err);
+      };
+      /** Run the body's synchronous part with the nesting depth raised. */
+      const enter = (h: NbdHandle, args: unknown[]): { top: boolean; value: unknown } => {
+        const top = h.#nest === 0;
+        guardCall(call, h.#state, args);
+        trace(h, top, 'enter');
+        h.#nest++;
+        try {
+          return { top, value: body.apply(h, args) };
+        } finally {
+          h.#nest--;
+        }
       };
       proto[name] = call.async
         ? async function (this: NbdHandle, ...args: unknown[]) {
+          let top = this.#nest === 0;
           try {
-            guard(this, args);
-            return await body.apply(this, args);
+            const r = enter(this, args);
+            top = r.top;
+            const value = await r.value;
+            trace(this, top, 'leave');
+            return value;
           } catch (e) {
-            throw fix(this, e);
+            throw fix(this, top, e);
           }
         }
         : function (this: NbdHandle, ...args: unknown[]) {
+          const top = this.#nest === 0;
           try {
-            guard(this, args);
-            return body.apply(this, args);
+            const r = enter(this, args);
+            trace(this, top, 'leave');
+            return r.value;
           } catch (e) {
-            throw fix(this, e);
+            throw fix(this, top, e);
           }
         };
     }
