@@ -1061,21 +1061,21 @@ export class NbdHandle {
   #finishReply(done: boolean): void {
     const h = this.#reply!;
     const cmd = this.#cmd!;
+    const last = done || (h.flags & P.NBD_REPLY_FLAG_DONE) !== 0;
+    // Checked while the command is still the current one, so a violation names it.
+    if (last && !cmd.error && cmd.type === P.NBD_CMD_READ && h.kind !== 'simple' && cmd.coverage!.total !== Number(cmd.count)) {
+      throw new Violation('read: server did not send data for the whole request');
+    }
+    if (last && !cmd.error && cmd.type === P.NBD_CMD_BLOCK_STATUS && !cmd.gotExtents) {
+      throw new Violation('block-status: server replied without any extents');
+    }
     this.#reply = null;
     this.#cmd = null;
     this.#sinkBuf = null;
     this.#gotoFrom('READY');
     this.#have = 0;
     this.#want = 0;
-    if (done || (h.flags & P.NBD_REPLY_FLAG_DONE)) {
-      if (!cmd.error && cmd.type === P.NBD_CMD_READ && h.kind !== 'simple' && cmd.coverage!.total !== Number(cmd.count)) {
-        throw new Violation('read: server did not send data for the whole request');
-      }
-      if (!cmd.error && cmd.type === P.NBD_CMD_BLOCK_STATUS && !cmd.gotExtents) {
-        throw new Violation('block-status: server replied without any extents');
-      }
-      this.#complete(cmd);
-    }
+    if (last) this.#complete(cmd);
   }
 
   // --- Commands ---
