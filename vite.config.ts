@@ -1,4 +1,5 @@
-// Vite serves and builds the browser pages; Vitest (configured under `test`) runs every suite.
+// Vite serves and builds the browser pages (web/pages → dist/); Vitest (under `test`) runs every suite.
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // SharedArrayBuffer needs a cross-origin isolated page.
@@ -7,10 +8,27 @@ const isolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+const pages = resolve(import.meta.dirname, 'web/pages');
+
 export default defineConfig({
+  root: pages,
+  base: './',
   server: { headers: isolation },
   preview: { headers: isolation },
+  worker: { format: 'es' },
+  build: {
+    outDir: resolve(import.meta.dirname, 'dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: {
+      input: {
+        index: resolve(pages, 'index.html'),
+        embed: resolve(pages, 'embed.html'),
+      },
+    },
+  },
   test: {
+    root: import.meta.dirname,
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
