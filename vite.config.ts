@@ -24,12 +24,14 @@ export default defineConfig({
       input: {
         index: resolve(pages, 'index.html'),
         embed: resolve(pages, 'embed.html'),
+        lab: resolve(pages, 'lab.html'),
       },
     },
   },
   test: {
     root: import.meta.dirname,
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
