@@ -60,7 +60,10 @@ function webSocketTransport(url: string, ev: TransportEvents): Transport {
   let failure: NbdError | null = null;
   let opened = false;
   let gone = false;
-  const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false });
+  // websockify's ExpectOrigin refuses an upgrade without Origin. Send what a page served by the
+  // bridge itself would (ws://h:p/ -> http://h:p), which `webnbd bridge` admits by default.
+  const origin = new URL(url).origin.replace(/^ws/, 'http');
+  const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false, origin });
   ws.binaryType = 'nodebuffer';
   const fail = (e: NbdError) => {
     failure ??= e;
