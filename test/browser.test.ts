@@ -113,6 +113,27 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     expect(errors).toEqual([]);
   });
 
+  it('cancels a slow read with an AbortSignal; the page\'s buffer is not written afterwards', async () => {
+    const slow = await startNbdkit(['--filter=delay', 'file', file, 'rdelay=1']);
+    const ws = await startWebsockify({ port: slow.port! });
+    const { page } = await labPage(site);
+    const r = await page.evaluate(async (u) => {
+      const w = window.webnbd;
+      const h = w.create();
+      await h.connectUri(u);
+      const buf = w.allocBuffer(4096);
+      const ac = new AbortController();
+      const p = h.pread(buf, 0, 0, { signal: ac.signal }).then(() => 'ok', (e: { code: string }) => e.code);
+      setTimeout(() => ac.abort(), 100);
+      const code = await p;
+      buf.fill(0xee);
+      const timedOut = await h.pread(w.allocBuffer(512), 4096, 0, { timeout: 50 }).then(() => 'ok', (e: { code: string }) => e.code);
+      await new Promise((res) => setTimeout(res, 1500));
+      return { code, timedOut, untouched: buf.every((b) => b === 0xee), ready: h.aioIsReady() };
+    }, `nbd+ws://127.0.0.1:${ws.port}/`);
+    expect(r).toEqual({ code: 'ECANCELED', timedOut: 'ETIMEDOUT', untouched: true, ready: true });
+  });
+
   it('reports a bridge that is not there as a clear error', async () => {
     const { page } = await labPage(site);
     const msg = await page.evaluate(async () => {

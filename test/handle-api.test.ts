@@ -239,3 +239,39 @@ describe('protocol violations kill the handle and fail everything in flight', ()
     await expect(h.pread(new Uint8Array(1), 0)).rejects.toMatchObject({ message: /invalid state: DEAD/ });
   });
 });
+
+describe('beyond libnbd: cancelling and timing out commands', () => {
+  it('an AbortSignal ends a read at once; the late reply is dropped and never written', async () => {
+    const { h } = await connect({ size: 65536, data: new Uint8Array(65536).fill(7), hooks: { delayReply: (req) => (req.offset === 0n ? 300 : 0) } });
+    const ac = new AbortController();
+    const buf = new Uint8Array(4096).fill(0xee);
+    const p = h.pread(buf, 0, 0, { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ECANCELED', message: 'nbd_pread: read: command failed: Operation canceled' });
+    buf.fill(0xee);
+    // The handle stays usable, and the cancelled command's reply does not land in `buf`.
+    const other = new Uint8Array(16);
+    await h.pread(other, 4096);
+    expect(other.every((b) => b === 7)).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(buf.every((b) => b === 0xee)).toBe(true);
+    expect(h.aioIsReady()).toBe(true);
+    await h.pread(other, 8192);
+  });
+
+  it('a timeout ends a slow command with ETIMEDOUT', async () => {
+    const { h } = await connect({ size: 65536, hooks: { delayReply: () => 500 } });
+    const t0 = Date.now();
+    await expect(h.pread(new Uint8Array(512), 0, 0, { timeout: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(Date.now() - t0).toBeLessThan(400);
+    await h.pread(new Uint8Array(512), 0, 0, { timeout: 5000 });
+  });
+
+  it('an already aborted signal refuses the command before anything is sent', async () => {
+    const { h, session } = await connect({ size: 4096 });
+    let freed = 0;
+    expect(() => h.aioPread(new Uint8Array(1), 0, { callback: () => 1, free: () => void freed++ }, 0, { signal: AbortSignal.abort() })).toThrow(/ECANCELED|cancelled/);
+    expect(freed).toBe(1);
+    expect(session().requests.length).toBe(0);
+  });
+});

@@ -202,13 +202,16 @@ export class RemoteHandle {
       extent64: args[at('extent64')] as T.Callback<T.Extent64Fn> | undefined,
     };
     const cmd: PageCommand = { ...newCommand(type, buf, cbs), queued: [], shared: buf !== null && isShared(buf) };
+    const opts = args[at('options')] as T.CommandOptions | undefined;
     try {
       this.#mirror.checkCommand(name, args, type, flags, offset, count, cmd.chunk !== null);
+      if (opts?.signal?.aborted) throw setLastError(new NbdError(errno.ECANCELED, call.c, 'command cancelled before it was sent'));
     } catch (e) {
       this.#cmds.free(cmd);
       throw e;
     }
     const cookie = this.#cmds.add(cmd);
+    if (opts) this.#arm(cookie, opts);
     if (type === P.NBD_CMD_READ && buf && this.#mirror.getPreadInitialize()) buf.fill(0);
     let dest: Dest = null;
     let src: Uint8Array | null = null;
@@ -223,9 +226,26 @@ export class RemoteHandle {
     const margs = call.args.map((a, i): unknown =>
       kind(a) === 'buf-out' || kind(a) === 'buf-in' ? ({ $buf: true } satisfies Marker)
       : CALLBACK_KINDS.has(kind(a)) ? (kind(a) === 'completion' || args[i] != null ? ({ $cb: kind(a) } satisfies Marker) : undefined)
+      : kind(a) === 'options' ? undefined // signals cannot cross postMessage: armed here instead
       : args[i]);
     this.#client.post({ t: 'cmd', h: this.#id, cookie, name, args: margs, dest, src }, transfer);
     return cookie;
+  }
+
+  /**
+   * A signal or time limit on a command: the worker cancels it there, so that nothing is written
+   * into the page's buffer afterwards, and its 'done' (ECANCELED or ETIMEDOUT) completes it here.
+   */
+  #arm(cookie: number, { signal, timeout }: T.CommandOptions): void {
+    const cancel = (error: number) => this.#client.post({ t: 'cancel', h: this.#id, cookie, error });
+    const onAbort = () => cancel(errno.ECANCELED);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = timeout !== undefined ? setTimeout(() => cancel(errno.ETIMEDOUT), timeout) : undefined;
+    const cmd = this.#cmds.get(cookie)!;
+    cmd.waiters.push(() => {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+    });
   }
 
   /** Run a call in the worker, then update the mirror from the snapshot that precedes the result. */

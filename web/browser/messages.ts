@@ -19,6 +19,8 @@ export type ToWorker =
   | { t: 'call'; h: number; id: number; name: string; args: unknown[] }
   /** An aio command with a page-chosen cookie: answered by 'done' (and 'chunk'/'extent' before it). */
   | { t: 'cmd'; h: number; cookie: number; name: string; args: unknown[]; dest: Dest; src: Uint8Array | null }
+  /** Cancel a command (its AbortSignal fired or its time ran out): ECANCELED or ETIMEDOUT. */
+  | { t: 'cancel'; h: number; cookie: number; error: number }
   | { t: 'close'; h: number };
 
 export type FromWorker =

@@ -16,7 +16,8 @@ interface Scope {
 const scope = self as unknown as Scope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 
-const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown }>();
+/** Each handle, with its page cookies mapped to its own (commands are numbered on both sides). */
+const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown; cookies: Map<number, number> }>();
 
 /** Tell the page about state changes it cannot see (it mirrors the handle from snapshots). */
 function sync(id: number): void {
@@ -45,6 +46,7 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
       case 'completion':
         // Retire here at once; the page runs the caller's callback and keeps libnbd's contract there.
         return (err: ErrorRef) => {
+          handles.get(h)?.cookies.delete(id);
           sync(h);
           post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
           return 1;
@@ -89,8 +91,9 @@ function command(m: ToWorker & { t: 'cmd' }): void {
   const buf = fresh ?? destBuffer(m.dest) ?? m.src;
   try {
     if (!e) throw new NbdError(errno.ENOTCONN, m.name, 'handle closed');
-    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>)[m.name]!;
-    fn.apply(e.nbd, unmarshal(m.h, m.cookie, m.args, buf, fresh));
+    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => number>)[m.name]!;
+    const cookie = fn.apply(e.nbd, unmarshal(m.h, m.cookie, m.args, buf, fresh));
+    e.cookies.set(m.cookie, cookie);
   } catch (err) {
     // The page checked the command against its mirror; this only happens if the mirror lagged.
     const ne = err instanceof NbdError ? err : new NbdError(errno.EINVAL, m.name, String(err));
@@ -103,7 +106,7 @@ scope.addEventListener('message', (ev) => {
   const m = ev.data;
   switch (m.t) {
     case 'create':
-      handles.set(m.h, { nbd: new NbdHandle({ transports: browserTransports }), lastState: '', lastInfo: null });
+      handles.set(m.h, { nbd: new NbdHandle({ transports: browserTransports }), lastState: '', lastInfo: null, cookies: new Map() });
       sync(m.h);
       return;
     case 'call':
@@ -112,6 +115,12 @@ scope.addEventListener('message', (ev) => {
     case 'cmd':
       command(m);
       return;
+    case 'cancel': {
+      const e = handles.get(m.h);
+      const c = e?.cookies.get(m.cookie);
+      if (e && c !== undefined) e.nbd.cancelCommand(c, m.error);
+      return;
+    }
     case 'close':
       handles.get(m.h)?.nbd.close();
       handles.delete(m.h);

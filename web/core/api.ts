@@ -13,7 +13,9 @@ import type { Permitted } from './states.js';
 export type ArgKind =
   | 'string' | 'service' | 'bool' | 'int' | 'uint32' | 'flags' | 'u64' | 'cookie' | 'timeout'
   | 'buf-out' | 'buf-in'
-  | 'completion' | 'chunk' | 'extent' | 'extent64' | 'list' | 'context' | 'debug';
+  | 'completion' | 'chunk' | 'extent' | 'extent64' | 'list' | 'context' | 'debug'
+  /** webnbd's per-command { signal, timeout } (types.ts CommandOptions); not in libnbd's C API. */
+  | 'options';
 export type Arg = ArgKind | `${ArgKind}?`;
 
 export type RetKind = 'void' | 'bool' | 'int' | 'cookie' | 'u64' | 'string' | 'string?';
@@ -135,24 +137,24 @@ export const API = {
   statsChunksReceived: get('nbd_stats_chunks_received', 'u64'),
 
   // Commands: each sync call is its aio twin plus a wait.
-  pread: { c: 'nbd_pread', args: ['buf-out', 'u64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioPread: { c: 'nbd_aio_pread', args: ['buf-out', 'u64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  preadStructured: { c: 'nbd_pread_structured', args: ['buf-out', 'u64', 'chunk', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioPreadStructured: { c: 'nbd_aio_pread_structured', args: ['buf-out', 'u64', 'chunk', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  pwrite: { c: 'nbd_pwrite', args: ['buf-in', 'u64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioPwrite: { c: 'nbd_aio_pwrite', args: ['buf-in', 'u64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  flush: { c: 'nbd_flush', args: ['flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioFlush: { c: 'nbd_aio_flush', args: ['completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  trim: { c: 'nbd_trim', args: ['u64', 'u64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioTrim: { c: 'nbd_aio_trim', args: ['u64', 'u64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  cache: { c: 'nbd_cache', args: ['u64', 'u64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioCache: { c: 'nbd_aio_cache', args: ['u64', 'u64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  zero: { c: 'nbd_zero', args: ['u64', 'u64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioZero: { c: 'nbd_aio_zero', args: ['u64', 'u64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  blockStatus: { c: 'nbd_block_status', args: ['u64', 'u64', 'extent', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioBlockStatus: { c: 'nbd_aio_block_status', args: ['u64', 'u64', 'extent', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
-  blockStatus64: { c: 'nbd_block_status_64', args: ['u64', 'u64', 'extent64', 'flags?'], ret: 'void', async: true, states: CONNECTED },
-  aioBlockStatus64: { c: 'nbd_aio_block_status_64', args: ['u64', 'u64', 'extent64', 'completion?', 'flags?'], ret: 'cookie', states: CONNECTED },
+  pread: { c: 'nbd_pread', args: ['buf-out', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioPread: { c: 'nbd_aio_pread', args: ['buf-out', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  preadStructured: { c: 'nbd_pread_structured', args: ['buf-out', 'u64', 'chunk', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioPreadStructured: { c: 'nbd_aio_pread_structured', args: ['buf-out', 'u64', 'chunk', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  pwrite: { c: 'nbd_pwrite', args: ['buf-in', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioPwrite: { c: 'nbd_aio_pwrite', args: ['buf-in', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  flush: { c: 'nbd_flush', args: ['flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioFlush: { c: 'nbd_aio_flush', args: ['completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  trim: { c: 'nbd_trim', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioTrim: { c: 'nbd_aio_trim', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  cache: { c: 'nbd_cache', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioCache: { c: 'nbd_aio_cache', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  zero: { c: 'nbd_zero', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioZero: { c: 'nbd_aio_zero', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  blockStatus: { c: 'nbd_block_status', args: ['u64', 'u64', 'extent', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioBlockStatus: { c: 'nbd_aio_block_status', args: ['u64', 'u64', 'extent', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
+  blockStatus64: { c: 'nbd_block_status_64', args: ['u64', 'u64', 'extent64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
+  aioBlockStatus64: { c: 'nbd_aio_block_status_64', args: ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
   aioDisconnect: { c: 'nbd_aio_disconnect', args: ['flags?'], ret: 'void', states: CONNECTED },
 
   // Completion and waiting.

@@ -16,7 +16,7 @@ export interface Command {
   chunk: T.WithFree<T.ChunkFn> | null;
   extent: T.WithFree<T.ExtentFn> | null;
   extent64: T.WithFree<T.Extent64Fn> | null;
-  /** First error (errno), and the server's words about it if any. */
+  /** First error (errno), and words about it if any ("server: …" when the server sent them). */
   error: number;
   message: string;
   done: boolean;
@@ -146,7 +146,7 @@ export class Commands<C extends Command = Command> {
     const [cmd] = this.#done.splice(i, 1);
     this.free(cmd!);
     if (cmd!.error) {
-      const why = cmd!.message ? ` (server: ${cmd!.message})` : '';
+      const why = cmd!.message ? ` (${cmd!.message})` : '';
       throw new NbdError(cmd!.error, '', `${nameOf('cmd', cmd!.type)}: command failed${why}`);
     }
     return true;

@@ -20,6 +20,10 @@ interface WireCommand extends Command {
   count: bigint;
   coverage: Coverage | null;
   gotExtents: boolean;
+  /** Cancelled or timed out: complete for the caller, its reply still to be read and dropped. */
+  cancelled: boolean;
+  /** Stop watching the command's signal and timer. */
+  disarm: (() => void) | null;
 }
 
 /** What the server told us about the export (NBD_INFO_* or the older handshakes). */
@@ -151,6 +155,8 @@ export class NbdHandle {
 
   // --- commands ---
   #cmds = new Commands<WireCommand>((msg) => this.#log(msg));
+  /** Cancelled commands whose replies have not all arrived yet. */
+  #zombies = new Map<number, WireCommand>();
   #waiters = new Set<Waiter>();
   /** Depth of API calls in progress (synchronously): only the outermost is traced, as in libnbd. */
   #nest = 0;
@@ -881,7 +887,7 @@ export class NbdHandle {
     }
     const h = C.decodeReplyHeader(b);
     this.#chunksReceived++;
-    const cmd = this.#cmds.get(h.cookie);
+    const cmd = this.#cmds.get(h.cookie) ?? this.#zombies.get(h.cookie);
     if (!cmd) throw new Violation(`no matching cookie ${h.cookie < 0 ? 'above 2^53' : h.cookie} found for server reply, this is probably a server bug`);
     this.#reply = h;
     this.#cmd = cmd;
@@ -996,7 +1002,7 @@ export class NbdHandle {
         if (e!.offset !== null) {
           if (e!.offset < cmd.offset || e!.offset >= end) bad(`server error offset ${e!.offset} out of range of the request`);
         }
-        this.#fail(cmd, wireErrno(e!.error), e!.message);
+        this.#fail(cmd, wireErrno(e!.error), e!.message ? `server: ${e!.message}` : '');
         if (cmd.chunk && cmd.type === P.NBD_CMD_READ) {
           const rel = e!.offset !== null ? Number(e!.offset - cmd.offset) : 0;
           this.#chunkCallback(cmd, (cmd.buf ?? new Uint8Array(0)).subarray(rel, rel), e!.offset ?? cmd.offset, T.READ_ERROR, wireErrno(e!.error));
@@ -1033,6 +1039,7 @@ export class NbdHandle {
       if (at > size) bad(`server sent extents past the end of the export (${at} > ${size})`);
     }
     cmd.gotExtents = true;
+    if (cmd.cancelled) return;
     if (cmd.extent64) {
       const entries = bs.extents.map((e) => ({ length: e.length, flags: e.flags }));
       this.#cmds.midCallback(cmd, (ref) => cmd.extent64!.callback(name!, cmd.offset, entries, ref));
@@ -1050,7 +1057,7 @@ export class NbdHandle {
   }
 
   #chunkCallback(cmd: WireCommand, sub: Uint8Array, offset: bigint, status: number, err = 0): void {
-    this.#cmds.midCallback(cmd, (ref) => cmd.chunk!.callback(sub, offset, status, ref), err);
+    if (!cmd.cancelled) this.#cmds.midCallback(cmd, (ref) => cmd.chunk!.callback(sub, offset, status, ref), err);
   }
 
   #callUser<R>(fn: () => R): R | undefined {
@@ -1075,7 +1082,8 @@ export class NbdHandle {
     this.#gotoFrom('READY');
     this.#have = 0;
     this.#want = 0;
-    if (last) this.#complete(cmd);
+    if (last && cmd.cancelled) this.#zombies.delete(cmd.cookie);
+    else if (last) this.#complete(cmd);
   }
 
   // --- Commands ---
@@ -1086,6 +1094,8 @@ export class NbdHandle {
   }
 
   #complete(cmd: WireCommand): void {
+    cmd.disarm?.();
+    cmd.disarm = null;
     this.#cmds.complete(cmd);
     if (this.#serverShutdown && this.#cmds.size === 0 && this.#publicState() === 'ready' && !this.#closing) {
       // The server is going away ("ESHUTDOWN"): disconnect softly now that nothing is in flight.
@@ -1097,19 +1107,22 @@ export class NbdHandle {
   /** Check a command against strict mode and what the server advertised, then send it. */
   #issue(
     type: number, flags: number, offset: T.U64, count: T.U64, buf: Uint8Array | null, cbs: CommandCallbacks,
+    opts?: T.CommandOptions,
   ): number {
     const cmd: WireCommand = {
       ...newCommand(type, buf, cbs), flags, offset: BigInt(offset), count: BigInt(count),
-      coverage: type === P.NBD_CMD_READ ? new Coverage() : null, gotExtents: false,
+      coverage: type === P.NBD_CMD_READ ? new Coverage() : null, gotExtents: false, cancelled: false, disarm: null,
     };
     try {
       this.#check({ type, flags, offset: cmd.offset, count: cmd.count, chunk: cmd.chunk !== null });
+      if (opts?.signal?.aborted) throw new NbdError(errno.ECANCELED, '', 'command cancelled before it was sent');
     } catch (e) {
       // "The free hook runs exactly once, also when the call itself fails."
       this.#cmds.free(cmd);
       throw e;
     }
     this.#cmds.add(cmd);
+    if (opts) this.#arm(cmd, opts);
     if (type === P.NBD_CMD_READ && this.#preadInitialize && buf) buf.fill(0);
     this.#send(C.request(this.#ext, flags, type, cmd.cookie, cmd.offset, cmd.count), type === P.NBD_CMD_WRITE ? buf! : undefined);
     return cmd.cookie;
@@ -1165,49 +1178,78 @@ export class NbdHandle {
     }
   }
 
-  aioPread(buf: Uint8Array, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_READ, flags, offset, buf.length, buf, { completion });
+  aioPread(buf: Uint8Array, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_READ, flags, offset, buf.length, buf, { completion }, opts);
   }
-  aioPreadStructured(buf: Uint8Array, offset: T.U64, chunk: T.Callback<T.ChunkFn>, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_READ, flags, offset, buf.length, buf, { completion, chunk });
+  aioPreadStructured(buf: Uint8Array, offset: T.U64, chunk: T.Callback<T.ChunkFn>, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_READ, flags, offset, buf.length, buf, { completion, chunk }, opts);
   }
-  aioPwrite(buf: Uint8Array, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_WRITE, flags, offset, buf.length, buf, { completion });
+  aioPwrite(buf: Uint8Array, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_WRITE, flags, offset, buf.length, buf, { completion }, opts);
   }
-  aioFlush(completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_FLUSH, flags, 0, 0, null, { completion });
+  aioFlush(completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_FLUSH, flags, 0, 0, null, { completion }, opts);
   }
-  aioTrim(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_TRIM, flags, offset, count, null, { completion });
+  aioTrim(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_TRIM, flags, offset, count, null, { completion }, opts);
   }
-  aioCache(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_CACHE, flags, offset, count, null, { completion });
+  aioCache(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_CACHE, flags, offset, count, null, { completion }, opts);
   }
-  aioZero(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_WRITE_ZEROES, flags, offset, count, null, { completion });
+  aioZero(count: T.U64, offset: T.U64, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_WRITE_ZEROES, flags, offset, count, null, { completion }, opts);
   }
-  aioBlockStatus(count: T.U64, offset: T.U64, extent: T.Callback<T.ExtentFn>, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_BLOCK_STATUS, flags, offset, count, null, { completion, extent });
+  aioBlockStatus(count: T.U64, offset: T.U64, extent: T.Callback<T.ExtentFn>, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_BLOCK_STATUS, flags, offset, count, null, { completion, extent }, opts);
   }
-  aioBlockStatus64(count: T.U64, offset: T.U64, extent: T.Callback<T.Extent64Fn>, completion?: T.Callback<T.CompletionFn>, flags = 0): number {
-    return this.#issue(P.NBD_CMD_BLOCK_STATUS, flags, offset, count, null, { completion, extent64: extent });
+  aioBlockStatus64(count: T.U64, offset: T.U64, extent: T.Callback<T.Extent64Fn>, completion?: T.Callback<T.CompletionFn>, flags = 0, opts?: T.CommandOptions): number {
+    return this.#issue(P.NBD_CMD_BLOCK_STATUS, flags, offset, count, null, { completion, extent64: extent }, opts);
   }
 
   // Each sync call is its aio twin plus a wait (libnbd's lib/rw.c).
-  async pread(buf: Uint8Array, offset: T.U64, flags = 0): Promise<void> { await this.#wait(this.aioPread(buf, offset, undefined, flags)); }
-  async preadStructured(buf: Uint8Array, offset: T.U64, chunk: T.Callback<T.ChunkFn>, flags = 0): Promise<void> {
-    await this.#wait(this.aioPreadStructured(buf, offset, chunk, undefined, flags));
+  async pread(buf: Uint8Array, offset: T.U64, flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioPread(buf, offset, undefined, flags, opts)); }
+  async preadStructured(buf: Uint8Array, offset: T.U64, chunk: T.Callback<T.ChunkFn>, flags = 0, opts?: T.CommandOptions): Promise<void> {
+    await this.#wait(this.aioPreadStructured(buf, offset, chunk, undefined, flags, opts));
   }
-  async pwrite(buf: Uint8Array, offset: T.U64, flags = 0): Promise<void> { await this.#wait(this.aioPwrite(buf, offset, undefined, flags)); }
-  async flush(flags = 0): Promise<void> { await this.#wait(this.aioFlush(undefined, flags)); }
-  async trim(count: T.U64, offset: T.U64, flags = 0): Promise<void> { await this.#wait(this.aioTrim(count, offset, undefined, flags)); }
-  async cache(count: T.U64, offset: T.U64, flags = 0): Promise<void> { await this.#wait(this.aioCache(count, offset, undefined, flags)); }
-  async zero(count: T.U64, offset: T.U64, flags = 0): Promise<void> { await this.#wait(this.aioZero(count, offset, undefined, flags)); }
-  async blockStatus(count: T.U64, offset: T.U64, extent: T.Callback<T.ExtentFn>, flags = 0): Promise<void> {
-    await this.#wait(this.aioBlockStatus(count, offset, extent, undefined, flags));
+  async pwrite(buf: Uint8Array, offset: T.U64, flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioPwrite(buf, offset, undefined, flags, opts)); }
+  async flush(flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioFlush(undefined, flags, opts)); }
+  async trim(count: T.U64, offset: T.U64, flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioTrim(count, offset, undefined, flags, opts)); }
+  async cache(count: T.U64, offset: T.U64, flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioCache(count, offset, undefined, flags, opts)); }
+  async zero(count: T.U64, offset: T.U64, flags = 0, opts?: T.CommandOptions): Promise<void> { await this.#wait(this.aioZero(count, offset, undefined, flags, opts)); }
+  async blockStatus(count: T.U64, offset: T.U64, extent: T.Callback<T.ExtentFn>, flags = 0, opts?: T.CommandOptions): Promise<void> {
+    await this.#wait(this.aioBlockStatus(count, offset, extent, undefined, flags, opts));
   }
-  async blockStatus64(count: T.U64, offset: T.U64, extent: T.Callback<T.Extent64Fn>, flags = 0): Promise<void> {
-    await this.#wait(this.aioBlockStatus64(count, offset, extent, undefined, flags));
+  async blockStatus64(count: T.U64, offset: T.U64, extent: T.Callback<T.Extent64Fn>, flags = 0, opts?: T.CommandOptions): Promise<void> {
+    await this.#wait(this.aioBlockStatus64(count, offset, extent, undefined, flags, opts));
+  }
+
+  /** Watch a command's AbortSignal and time limit. */
+  #arm(cmd: WireCommand, { signal, timeout }: T.CommandOptions): void {
+    const onAbort = () => this.cancelCommand(cmd.cookie, errno.ECANCELED);
+    const timer = timeout !== undefined && timeout >= 0 ? setTimeout(() => this.cancelCommand(cmd.cookie, errno.ETIMEDOUT), timeout) : undefined;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    cmd.disarm = () => {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }
+
+  /**
+   * End a command now with `err` (ECANCELED or ETIMEDOUT): its callbacks see the error, its buffer
+   * is never written again, and the server's reply, when it comes, is read and dropped. Returns
+   * false if the command is not in flight. (Not in libnbd: used for signals and timeouts.)
+   */
+  cancelCommand(cookie: number, err: number = errno.ECANCELED): boolean {
+    const cmd = this.#cmds.get(cookie);
+    if (!cmd || cmd.done) return false;
+    cmd.cancelled = true;
+    cmd.buf = null;
+    if (this.#cmd === cmd) this.#sinkBuf = null;
+    this.#zombies.set(cookie, cmd);
+    this.#fail(cmd, err);
+    this.#complete(cmd);
+    this.#wake();
+    return true;
   }
 
   /** Wait for one command, then retire it (throwing its error). */
@@ -1299,6 +1341,7 @@ export class NbdHandle {
       this.#transport = null;
       this.#conn = null;
       this.#cmds.failAll(errno.ENOTCONN, 'connection closed');
+      this.#zombies.clear();
       this.#op?.resolve();
       this.#op = null;
       this.#state = 'CLOSED';
@@ -1337,6 +1380,7 @@ export class NbdHandle {
     else t?.destroy();
     if (culprit) this.#fail(culprit, errno.EPROTO, err.detail);
     this.#cmds.failAll(errno.ENOTCONN, err.detail);
+    this.#zombies.clear();
     const op = this.#op;
     this.#op = null;
     op?.reject(err);
@@ -1457,6 +1501,13 @@ function checkArgs(call: Call, args: unknown[]): void {
         else if (!Number.isSafeInteger(v) || (v as number) < 0) bad(`expected an unsigned 64-bit integer (number or bigint), got ${String(v)}`);
         break;
       case 'buf-out': case 'buf-in': if (!(v instanceof Uint8Array)) bad('expected a Uint8Array'); break;
+      case 'options': {
+        const o = v as T.CommandOptions;
+        if (typeof o !== 'object') bad('expected { signal, timeout }');
+        if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout >= 0)) bad(`timeout: expected milliseconds, got ${String(o.timeout)}`);
+        if (o.signal !== undefined && typeof o.signal.addEventListener !== 'function') bad('signal: expected an AbortSignal');
+        break;
+      }
       default:
         // Callbacks: a function, or libnbd's { callback, free } pair.
         if (typeof v !== 'function' && !(typeof v === 'object' && typeof (v as { callback?: unknown }).callback === 'function')) {

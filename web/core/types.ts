@@ -68,5 +68,22 @@ export type DebugFn = (context: string, msg: string) => void;
 
 export type Callback<F> = F | WithFree<F>;
 
+/** What webnbd needs of an AbortSignal (which every host has; the core cannot name the DOM type). */
+export interface SignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * Beyond libnbd, whose TODO asks for both: a command may be cancelled (ECANCELED) or given a
+ * time limit in milliseconds (ETIMEDOUT). NBD has no way to recall a request, so the server's
+ * eventual reply is read and dropped; the caller's buffer is never written after the command ends.
+ */
+export interface CommandOptions {
+  signal?: SignalLike;
+  timeout?: number;
+}
+
 /** Accepted wherever libnbd takes a uint64_t: exact as bigint, or a safe integer number. */
 export type U64 = number | bigint;
