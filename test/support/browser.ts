@@ -7,6 +7,7 @@ import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll } from 'vitest';
 import type { Webnbd } from '../../web/pages/lab.js';
+import type {} from '../../web/components/nbd-hexdump.js'; // <nbd-hexdump> in HTMLElementTagNameMap
 
 declare global {
   interface Window { webnbd: Webnbd }
