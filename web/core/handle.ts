@@ -799,45 +799,45 @@ export class NbdHandle {
 
   async optList(list: T.Callback<T.ListFn>): Promise<number> {
     const cb = asCallback(list)!;
-    let count = 0;
-    let failure: NbdError | null = null;
-    try {
-      await this.#optGuard(this.#runOption(P.NBD_OPT_LIST, new Uint8Array(0), (type, data) => {
-        if (type === P.NBD_REP_SERVER) {
-          if (data.length < 4 || C.u32(data, 0) > data.length - 4) throw new Violation('handshake: invalid NBD_REP_SERVER reply');
-          const n = C.u32(data, 0);
-          count++;
-          this.#callUser(() => cb.callback(C.decodeString(data.subarray(4, 4 + n)), C.decodeString(data.subarray(4 + n))));
-          return false;
-        }
-        if (type === P.NBD_REP_ACK) return true;
-        if (!(type & P.NBD_REP_FLAG_ERROR)) throw new Violation(`handshake: unexpected reply type ${type} to NBD_OPT_LIST`);
-        failure = this.#optError(P.NBD_OPT_LIST, type, data);
-        return true;
-      }).then(() => this.#gotoFrom('NEGOTIATING')));
-    } finally {
-      cb.free?.();
-    }
-    if (failure) throw failure;
-    return count;
+    return this.#listOption(P.NBD_OPT_LIST, new Uint8Array(0), P.NBD_REP_SERVER, cb, (data) => {
+      // NBD_REP_SERVER: 32-bit name length, name, then the description to the end.
+      const n = data.length >= 4 ? C.u32(data, 0) : -1;
+      if (n < 0 || n > data.length - 4) throw new Violation('handshake: invalid NBD_REP_SERVER reply');
+      this.#callUser(() => cb.callback(C.decodeString(data.subarray(4, 4 + n)), C.decodeString(data.subarray(4 + n))));
+    });
   }
   aioOptList(list: T.Callback<T.ListFn>, completion?: T.Callback<T.CompletionFn>): void { this.#aioOpt(this.optList(list), completion); }
 
   async optListMetaContext(context: T.Callback<T.ContextFn>): Promise<number> {
     const cb = asCallback(context)!;
+    const data = C.metaContextData(this.#exportName, this.#metaRequests);
+    return this.#listOption(P.NBD_OPT_LIST_META_CONTEXT, data, P.NBD_REP_META_CONTEXT, cb, (reply) => {
+      // NBD_REP_META_CONTEXT: 32-bit context id, then the name.
+      if (reply.length < 4) throw new Violation('handshake: NBD_REP_META_CONTEXT reply too short');
+      this.#callUser(() => cb.callback(C.decodeString(reply.subarray(4))));
+    });
+  }
+  aioOptListMetaContext(context: T.Callback<T.ContextFn>, completion?: T.Callback<T.CompletionFn>): void {
+    this.#aioOpt(this.optListMetaContext(context), completion);
+  }
+
+  /**
+   * An option answered by a list (NBD_OPT_LIST, NBD_OPT_LIST_META_CONTEXT): `item` handles each
+   * reply of type `itemType`; returns how many came. The callback's free hook runs once.
+   */
+  async #listOption(option: number, data: Uint8Array, itemType: number, cb: { free?: () => void }, item: (data: Uint8Array) => void): Promise<number> {
     let count = 0;
     let failure: NbdError | null = null;
     try {
-      await this.#optGuard(this.#runOption(P.NBD_OPT_LIST_META_CONTEXT, C.metaContextData(this.#exportName, this.#metaRequests), (type, data) => {
-        if (type === P.NBD_REP_META_CONTEXT) {
-          if (data.length < 4) throw new Violation('handshake: NBD_REP_META_CONTEXT reply too short');
+      await this.#optGuard(this.#runOption(option, data, (type, reply) => {
+        if (type === itemType) {
+          item(reply);
           count++;
-          this.#callUser(() => cb.callback(C.decodeString(data.subarray(4))));
           return false;
         }
         if (type === P.NBD_REP_ACK) return true;
-        if (!(type & P.NBD_REP_FLAG_ERROR)) throw new Violation(`handshake: unexpected reply type ${type} to NBD_OPT_LIST_META_CONTEXT`);
-        failure = this.#optError(P.NBD_OPT_LIST_META_CONTEXT, type, data);
+        if (!(type & P.NBD_REP_FLAG_ERROR)) throw new Violation(`handshake: unexpected reply type ${type} to ${P.nameOf('opt', option)}`);
+        failure = this.#optError(option, type, reply);
         return true;
       }).then(() => this.#gotoFrom('NEGOTIATING')));
     } finally {
@@ -845,9 +845,6 @@ export class NbdHandle {
     }
     if (failure) throw failure;
     return count;
-  }
-  aioOptListMetaContext(context: T.Callback<T.ContextFn>, completion?: T.Callback<T.CompletionFn>): void {
-    this.#aioOpt(this.optListMetaContext(context), completion);
   }
 
   /** An option in opt mode: a death during it is the option's failure too. */
