@@ -632,8 +632,9 @@ export class NbdHandle {
     try {
       final = op.reply(type, b);
     } catch (e) {
-      this.#op = null;
+      // A violation kills the handle; #die then fails the option, so it must still be in #op.
       if (e instanceof Violation) throw e;
+      this.#op = null;
       op.reject(asNbdError(e, errno.EINVAL));
       return;
     }
