@@ -203,6 +203,8 @@ export class RemoteHandle {
     };
     const cmd: PageCommand = { ...newCommand(type, buf, cbs), queued: [], shared: buf !== null && isShared(buf) };
     const opts = args[at('options')] as T.CommandOptions | undefined;
+    // pread_initialize zeroes before any check, as libnbd does: a refused read shows no stale bytes.
+    if (type === P.NBD_CMD_READ && buf instanceof Uint8Array && this.#mirror.getPreadInitialize()) buf.fill(0);
     try {
       this.#mirror.checkCommand(name, args, type, flags, offset, count, cmd.chunk !== null);
       if (opts?.signal?.aborted) throw setLastError(new NbdError(errno.ECANCELED, call.c, 'command cancelled before it was sent'));
@@ -212,7 +214,6 @@ export class RemoteHandle {
     }
     const cookie = this.#cmds.add(cmd);
     if (opts) this.#arm(cookie, opts);
-    if (type === P.NBD_CMD_READ && buf && this.#mirror.getPreadInitialize()) buf.fill(0);
     let dest: Dest = null;
     let src: Uint8Array | null = null;
     const transfer: Transferable[] = [];

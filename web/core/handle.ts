@@ -1121,7 +1121,6 @@ export class NbdHandle {
     }
     this.#cmds.add(cmd);
     if (opts) this.#arm(cmd, opts);
-    if (type === P.NBD_CMD_READ && this.#preadInitialize && buf) buf.fill(0);
     this.#send(C.request(this.#ext, flags, type, cmd.cookie, cmd.offset, cmd.count), type === P.NBD_CMD_WRITE ? buf! : undefined);
     return cmd.cookie;
   }
@@ -1410,9 +1409,13 @@ export class NbdHandle {
         trace(h, top, `leave: error="${err.message}"`);
         return setLastError(err);
       };
+      const zeroFirst = call.args[0] === 'buf-out';
       /** Run the body's synchronous part with the nesting depth raised. */
       const enter = (h: NbdHandle, args: unknown[]): { top: boolean; value: unknown } => {
         const top = h.#nest === 0;
+        // pread_initialize: libnbd zeroes the buffer "prior to checking for any other errors", so
+        // that even a read refused here (dead handle, out of bounds) never shows stale bytes.
+        if (zeroFirst && h.#preadInitialize && args[0] instanceof Uint8Array) args[0].fill(0);
         guardCall(call, h.#state, args);
         trace(h, top, 'enter');
         h.#nest++;
