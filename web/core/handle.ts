@@ -1416,7 +1416,12 @@ export class NbdHandle {
         // pread_initialize: libnbd zeroes the buffer "prior to checking for any other errors", so
         // that even a read refused here (dead handle, out of bounds) never shows stale bytes.
         if (zeroFirst && h.#preadInitialize && args[0] instanceof Uint8Array) args[0].fill(0);
-        guardCall(call, h.#state, args);
+        try {
+          guardCall(call, h.#state, args);
+        } catch (e) {
+          freeCallbackArgs(call, args);
+          throw e;
+        }
         trace(h, top, 'enter');
         h.#nest++;
         try {
@@ -1475,6 +1480,25 @@ export function guardCall(call: Call, state: State, args: unknown[]): void {
     }
   }
   checkArgs(call, args);
+}
+
+const CALLBACK_KINDS: ReadonlySet<string> = new Set(['completion', 'chunk', 'extent', 'extent64', 'list', 'context', 'debug']);
+
+/**
+ * A call refused before its body ran (wrong state, bad argument) still runs its callbacks' free
+ * hooks: libnbd(3), "Callback lifetimes": "including in the case where the API fails".
+ */
+function freeCallbackArgs(call: Call, args: unknown[]): void {
+  call.args.forEach((spec, i) => {
+    const cb = args[i] as { free?: unknown } | null | undefined;
+    if (CALLBACK_KINDS.has(spec.replace('?', '')) && typeof cb === 'object' && cb !== null && typeof cb.free === 'function') {
+      try {
+        (cb.free as () => void)();
+      } catch {
+        // A throwing free hook must not replace the call's own error.
+      }
+    }
+  });
 }
 
 /** Argument checks from the API table: what libnbd's C types and non-NULL rules guarantee. */
