@@ -1,6 +1,6 @@
 // libnbd's contracts, checked against the reference fake server: exact 64-bit sizes, strict mode
 // (a refused request sends nothing), the completion/free callback rules, extended headers,
-// opt mode, soft disconnect on ESHUTDOWN, and protocol violations that kill the handle.
+// opt mode, soft disconnect on ESHUTDOWN. Protocol violations that kill the handle: hostile-*.test.ts.
 
 import { describe, expect, it } from 'vitest';
 import { NbdError, getErrno, getError } from '../web/core/errors.js';
@@ -208,35 +208,6 @@ describe('the server shutting down', () => {
     while (!h.aioIsClosed() && !h.aioIsDead()) await h.poll(100);
     expect(h.aioIsClosed()).toBe(true);
     expect(session().requests.at(-1)?.type).toBe(B.NBD_CMD_DISC);
-  });
-});
-
-describe('protocol violations kill the handle and fail everything in flight', () => {
-  // The last field: the errno of the command whose reply broke the protocol, when the handle can
-  // tell which one it was (EPROTO); a reply it cannot attribute fails everything with ENOTCONN.
-  const hostile: [string, NonNullable<NonNullable<ServeDiskOptions['hooks']>['onReply']>, RegExp, string?][] = [
-    ['bad reply magic', () => B.bytes().u32(0xdeadbeef).zeros(12).build(), /invalid reply magic 0xdeadbeef/, 'ENOTCONN'],
-    ['unknown cookie', (req) => [{ kind: 'simple', error: 0, cookie: req.cookie + 1000n }], /no matching cookie/, 'ENOTCONN'],
-    ['data outside the request', (req) => [{ kind: 'chunk', flags: B.NBD_REPLY_FLAG_DONE, type: B.NBD_REPLY_TYPE_OFFSET_DATA, payload: B.offsetData(req.offset + 4096n, new Uint8Array(16)) }], /out of range of the request/],
-    ['overlapping chunks', (req) => [
-      { kind: 'chunk', flags: 0, type: B.NBD_REPLY_TYPE_OFFSET_DATA, payload: B.offsetData(req.offset, new Uint8Array(300)) },
-      { kind: 'chunk', flags: B.NBD_REPLY_FLAG_DONE, type: B.NBD_REPLY_TYPE_OFFSET_DATA, payload: B.offsetData(req.offset + 200n, new Uint8Array(312)) },
-    ], /overlapping/],
-    ['missing chunks', (req) => [{ kind: 'chunk', flags: B.NBD_REPLY_FLAG_DONE, type: B.NBD_REPLY_TYPE_OFFSET_DATA, payload: B.offsetData(req.offset, new Uint8Array(100)) }], /did not send data for the whole request/],
-    ['an error chunk with error 0', () => [{ kind: 'chunk', flags: B.NBD_REPLY_FLAG_DONE, type: B.NBD_REPLY_TYPE_ERROR, payload: B.errorChunkPayload(0, 'no error') }], /error chunk with error 0/],
-    ['a chunk length of 2^32-1', (req) => B.structuredChunk(B.NBD_REPLY_FLAG_DONE, B.NBD_REPLY_TYPE_OFFSET_DATA, req.cookie, new Uint8Array(0)).map((x, i) => (i >= 16 ? 0xff : x)), /invalid OFFSET_DATA chunk length 4294967295/],
-  ];
-  it.each(hostile)('%s', async (_name, onReply, why, culprit = 'EPROTO') => {
-    let first = true;
-    const { h } = await connect({ size: 65536, hooks: { onReply: (req, replies, s) => (first && req.type === B.NBD_CMD_READ ? ((first = false), onReply(req, replies, s)) : undefined), delayReply: (req) => (req.offset > 0n ? 200 : 0) } }, (x) => x.setRequestExtendedHeaders(false));
-    const other = h.pread(new Uint8Array(512), 4096); // in flight, answered later (delayed)
-    const settled: string[] = [];
-    const bad = h.pread(new Uint8Array(512), 0);
-    await Promise.allSettled([bad, other].map((p, i) => p.catch((e: NbdError) => void settled.push(`${i}:${e.code}`))));
-    expect(await bad.catch((e: NbdError) => e.message)).toMatch(why);
-    expect(settled.sort()).toEqual([`0:${culprit}`, '1:ENOTCONN']);
-    expect(h.aioIsDead()).toBe(true);
-    await expect(h.pread(new Uint8Array(1), 0)).rejects.toMatchObject({ message: /invalid state: DEAD/ });
   });
 });
 
