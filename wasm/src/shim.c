@@ -1,0 +1,372 @@
+/* webnbd's emscripten port, by hand: handles, errors, running the callbacks the runtime
+ * queued, the few calls only C has (private data, TLS and URI settings), popen("hexdump -C")
+ * for libnbd's examples, and the entry point that runs main() and exits with its status.
+ * Everything else is generated (calls.c) and done by the TypeScript core (web/wasm/runtime.ts).
+ */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libnbd.h"
+#include "webnbd.h"
+
+_Static_assert (offsetof (struct webnbd_event, offset) == 32, "runtime.ts reads this layout");
+_Static_assert (sizeof (struct webnbd_event) == 48, "runtime.ts reads this layout");
+
+struct nbd_handle {
+  int id;                       /* the runtime's handle */
+  int dispatching;              /* running callbacks now: a nested call must not start again */
+  uintptr_t private_data;
+  bool tls_verify_peer;
+  char *tls_username;
+  uint32_t uri_allow_transports;
+  int uri_allow_tls;
+  bool uri_allow_local_file;
+};
+
+static void
+set_error (const char *context, int errnum, const char *detail)
+{
+  webnbd_js_set_error (context, errnum, detail);
+  errno = errnum;
+}
+
+/* Run the handle's queued callbacks, in the order the core produced them. Asyncify cannot
+ * enter C while C sleeps, so callbacks wait in the runtime until the call that slept returns:
+ * they still run inside the libnbd call, before it returns, as in libnbd.
+ */
+static void
+dispatch (struct nbd_handle *h)
+{
+  struct webnbd_event ev;
+
+  if (h->dispatching)
+    return;
+  h->dispatching = 1;
+  while (webnbd_js_next_event (h->id, &ev)) {
+    int r = 0;
+    switch (ev.kind) {
+    case WEBNBD_EV_COMPLETION:
+      r = ((int (*) (void *, int *)) ev.fn) (ev.user_data, &ev.error);
+      break;
+    case WEBNBD_EV_CHUNK:
+      r = ((int (*) (void *, const void *, size_t, uint64_t, unsigned, int *)) ev.fn)
+        (ev.user_data, ev.ptr, ev.count, ev.offset, ev.status, &ev.error);
+      break;
+    case WEBNBD_EV_EXTENT:
+      r = ((int (*) (void *, const char *, uint64_t, uint32_t *, size_t, int *)) ev.fn)
+        (ev.user_data, ev.s1, ev.offset, (uint32_t *) ev.ptr, ev.count, &ev.error);
+      break;
+    case WEBNBD_EV_EXTENT64:
+      r = ((int (*) (void *, const char *, uint64_t, nbd_extent *, size_t, int *)) ev.fn)
+        (ev.user_data, ev.s1, ev.offset, (nbd_extent *) ev.ptr, ev.count, &ev.error);
+      break;
+    case WEBNBD_EV_LIST:
+      r = ((int (*) (void *, const char *, const char *)) ev.fn) (ev.user_data, ev.s1, ev.s2);
+      break;
+    case WEBNBD_EV_CONTEXT:
+      r = ((int (*) (void *, const char *)) ev.fn) (ev.user_data, ev.s1);
+      break;
+    case WEBNBD_EV_DEBUG:
+      r = ((int (*) (void *, const char *, const char *)) ev.fn) (ev.user_data, ev.s1, ev.s2);
+      break;
+    case WEBNBD_EV_FREE:
+      ((void (*) (void *)) ev.fn) (ev.user_data);
+      break;
+    }
+    webnbd_js_event_done (h->id, ev.token, r, ev.error);
+  }
+  h->dispatching = 0;
+}
+
+int
+webnbd_invoke (struct nbd_handle *h, const char *name, const uint64_t *args, int async,
+               int64_t *ret)
+{
+  int s = async ? webnbd_js_call_async (h->id, name, args, ret)
+                : webnbd_js_call (h->id, name, args, ret);
+  dispatch (h);
+  /* 1: a sync command with chunk or extent callbacks, whose verdict needed them to run. */
+  if (s == 1) {
+    s = webnbd_js_finish (h->id, name, (uint32_t) *ret);
+    *ret = 0;
+    dispatch (h);
+  }
+  if (s == -1)
+    errno = webnbd_js_get_errno ();
+  return s;
+}
+
+void
+webnbd_unsupported (struct nbd_handle *h, const char *name, const char *why)
+{
+  (void) h;
+  set_error (name, ENOTSUP, why);
+}
+
+/* ---- Handles and errors ---- */
+
+struct nbd_handle *
+nbd_create (void)
+{
+  struct nbd_handle *h = calloc (1, sizeof *h);
+  const char *debug = getenv ("LIBNBD_DEBUG");
+
+  if (h == NULL) {
+    set_error ("nbd_create", errno, "calloc");
+    return NULL;
+  }
+  h->id = webnbd_js_create ();
+  h->tls_verify_peer = true;
+  h->uri_allow_transports = LIBNBD_ALLOW_TRANSPORT_MASK;
+  h->uri_allow_tls = LIBNBD_TLS_ALLOW;
+  if (debug && strcmp (debug, "1") == 0)
+    nbd_set_debug (h, true);
+  return h;
+}
+
+void
+nbd_close (struct nbd_handle *h)
+{
+  if (h == NULL)
+    return;
+  /* The core abandons what is in flight; the free callbacks that queues run here. */
+  webnbd_js_close (h->id);
+  dispatch (h);
+  free (h->tls_username);
+  free (h);
+}
+
+const char *
+nbd_get_error (void)
+{
+  return webnbd_js_get_error ();
+}
+
+int
+nbd_get_errno (void)
+{
+  return webnbd_js_get_errno ();
+}
+
+/* ---- What only C has ---- */
+
+uintptr_t
+nbd_set_private_data (struct nbd_handle *h, uintptr_t private_data)
+{
+  uintptr_t old = h->private_data;
+  h->private_data = private_data;
+  return old;
+}
+
+uintptr_t
+nbd_get_private_data (struct nbd_handle *h)
+{
+  return h->private_data;
+}
+
+int
+nbd_set_tls_verify_peer (struct nbd_handle *h, bool verify)
+{
+  h->tls_verify_peer = verify;
+  return 0;
+}
+
+int
+nbd_get_tls_verify_peer (struct nbd_handle *h)
+{
+  return h->tls_verify_peer;
+}
+
+int
+nbd_set_tls_username (struct nbd_handle *h, const char *username)
+{
+  char *copy = strdup (username);
+  if (copy == NULL) {
+    set_error ("nbd_set_tls_username", errno, "strdup");
+    return -1;
+  }
+  free (h->tls_username);
+  h->tls_username = copy;
+  return 0;
+}
+
+char *
+nbd_get_tls_username (struct nbd_handle *h)
+{
+  const char *name = h->tls_username ? h->tls_username : getenv ("LOGNAME");
+  char *copy = strdup (name ? name : "");
+  if (copy == NULL)
+    set_error ("nbd_get_tls_username", errno, "strdup");
+  return copy;
+}
+
+/* Recorded, as libnbd checks them, though no webnbd URI reaches a local file or vsock. */
+int
+nbd_set_uri_allow_transports (struct nbd_handle *h, uint32_t mask)
+{
+  if (mask & ~LIBNBD_ALLOW_TRANSPORT_MASK) {
+    set_error ("nbd_set_uri_allow_transports", EINVAL, "mask: invalid value for flag");
+    return -1;
+  }
+  h->uri_allow_transports = mask;
+  return 0;
+}
+
+int
+nbd_set_uri_allow_tls (struct nbd_handle *h, int tls)
+{
+  if (tls < LIBNBD_TLS_DISABLE || tls > LIBNBD_TLS_REQUIRE) {
+    set_error ("nbd_set_uri_allow_tls", EINVAL, "tls: invalid value");
+    return -1;
+  }
+  h->uri_allow_tls = tls;
+  return 0;
+}
+
+int
+nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
+{
+  h->uri_allow_local_file = allow;
+  return 0;
+}
+
+unsigned
+nbd_aio_get_direction (struct nbd_handle *h)
+{
+  (void) h;
+  return 0;                     /* there is no file descriptor to wait on */
+}
+
+const char *
+nbd_get_package_name (struct nbd_handle *h)
+{
+  (void) h;
+  return "webnbd";
+}
+
+/* The libnbd API level this port provides (see wasm/README.md). */
+const char *
+nbd_get_version (struct nbd_handle *h)
+{
+  (void) h;
+  return "1.14.0";
+}
+
+int
+nbd_kill_subprocess (struct nbd_handle *h, int signum)
+{
+  (void) h;
+  if (signum < 0) {
+    set_error ("nbd_kill_subprocess", EINVAL, "invalid signal number");
+    return -1;
+  }
+  set_error ("nbd_kill_subprocess", ESRCH, "no subprocess exists");
+  return -1;
+}
+
+int
+nbd_supports_tls (struct nbd_handle *h)
+{
+  (void) h;
+  return 0;
+}
+
+int
+nbd_supports_uri (struct nbd_handle *h)
+{
+  (void) h;
+  return 1;
+}
+
+/* ---- popen ("hexdump -C", "w") ----
+ * libnbd's examples pipe sectors into hexdump. In the browser webnbd's own formatter serves
+ * that one command; the dump goes to stdout at pclose, after what the program printed before
+ * (as a native run with line-buffered stdout shows it). Any other command fails.
+ */
+
+struct pipe {
+  FILE *fp;
+  char *buf;
+  size_t len;
+  struct pipe *next;
+};
+static struct pipe *pipes;
+
+static int
+is_hexdump_C (const char *command)
+{
+  char words[3][32];
+  int n = sscanf (command, " %31s %31s %31s", words[0], words[1], words[2]);
+  return n == 2 && (strcmp (words[0], "hexdump") == 0 || strcmp (words[0], "/usr/bin/hexdump") == 0)
+    && strcmp (words[1], "-C") == 0;
+}
+
+FILE *
+popen (const char *command, const char *mode)
+{
+  struct pipe *p;
+
+  if (!is_hexdump_C (command) || strcmp (mode, "w") != 0) {
+    fprintf (stderr, "webnbd: popen: only \"hexdump -C\" for writing can run in the browser, not \"%s\" (\"%s\")\n",
+             command, mode);
+    errno = ENOSYS;
+    return NULL;
+  }
+  p = calloc (1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->fp = open_memstream (&p->buf, &p->len);
+  if (p->fp == NULL) {
+    free (p);
+    return NULL;
+  }
+  p->next = pipes;
+  pipes = p;
+  return p->fp;
+}
+
+int
+pclose (FILE *fp)
+{
+  struct pipe **pp, *p;
+  char *dump;
+
+  for (pp = &pipes; *pp && (*pp)->fp != fp; pp = &(*pp)->next)
+    ;
+  if ((p = *pp) == NULL) {
+    errno = ECHILD;
+    return -1;
+  }
+  *pp = p->next;
+  fclose (fp);
+  fflush (stdout);
+  dump = webnbd_js_hexdump (p->buf, p->len);
+  if (dump) {
+    size_t n = strlen (dump), done = 0;
+    while (done < n) {
+      ssize_t w = write (STDOUT_FILENO, dump + done, n - done);
+      if (w <= 0)
+        break;
+      done += w;
+    }
+    free (dump);
+  }
+  free (p->buf);
+  free (p);
+  return 0;                     /* hexdump's exit status */
+}
+
+/* ---- The entry point: main's status goes to exit(), also when main slept on the way. ---- */
+
+extern int main (int argc, char *argv[]);
+
+void
+webnbd_start (int argc, char *argv[])
+{
+  exit (main (argc, argv));
+}

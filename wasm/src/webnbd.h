@@ -1,0 +1,56 @@
+/* webnbd's emscripten port, internal: what calls.c and shim.c share, and the imports that
+ * library.js forwards to the runtime (web/wasm/runtime.ts). Not for programs to include.
+ */
+
+#ifndef WEBNBD_H
+#define WEBNBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libnbd.h"
+
+/* Call the runtime for `name` with its arguments packed in 64-bit slots; `async` calls sleep
+ * through Asyncify until the core's Promise settles. Then run the handle's queued callbacks.
+ * Returns 0 (result in *ret) or -1 (error recorded for nbd_get_error, errno set).
+ */
+extern int webnbd_invoke (struct nbd_handle *h, const char *name, const uint64_t *args,
+                          int async, int64_t *ret);
+
+/* Fail `name` with ENOTSUP and a reason. */
+extern void webnbd_unsupported (struct nbd_handle *h, const char *name, const char *why);
+
+/* A callback the runtime queued for C to run; the layout is read and written by runtime.ts. */
+struct webnbd_event {
+  int32_t kind;                 /* WEBNBD_EV_*, 0 when the queue is empty */
+  int32_t token;                /* the runtime's id for it, handed back by event_done */
+  void *fn;                     /* the C callback (or free function) */
+  void *user_data;
+  int32_t error;                /* in and out: the callbacks' int *error */
+  uint32_t status;              /* chunk: LIBNBD_READ_* */
+  const void *ptr;              /* chunk: subbuf; extent: entries */
+  uint32_t count;               /* chunk: bytes; extent: nr_entries */
+  uint64_t offset;
+  const char *s1;               /* metacontext, name, context */
+  const char *s2;               /* description, msg */
+};
+
+enum {
+  WEBNBD_EV_COMPLETION = 1, WEBNBD_EV_CHUNK, WEBNBD_EV_EXTENT, WEBNBD_EV_EXTENT64,
+  WEBNBD_EV_LIST, WEBNBD_EV_CONTEXT, WEBNBD_EV_DEBUG, WEBNBD_EV_FREE,
+};
+
+/* Imports, defined in library.js. */
+extern int webnbd_js_create (void);
+extern void webnbd_js_close (int id);
+extern int webnbd_js_call (int id, const char *name, const uint64_t *args, int64_t *ret);
+extern int webnbd_js_call_async (int id, const char *name, const uint64_t *args, int64_t *ret);
+extern int webnbd_js_finish (int id, const char *name, uint32_t cookie);
+extern int webnbd_js_next_event (int id, struct webnbd_event *ev);
+extern void webnbd_js_event_done (int id, int token, int r, int error);
+extern void webnbd_js_set_error (const char *context, int errnum, const char *detail);
+extern const char *webnbd_js_get_error (void);
+extern int webnbd_js_get_errno (void);
+extern char *webnbd_js_hexdump (const void *buf, size_t len);
+
+#endif /* WEBNBD_H */

@@ -1,0 +1,195 @@
+// `webnbd cc FILE.c [-o OUT.js] [EMCC-OPTIONS…]`: compile a libnbd C program with emscripten
+// against webnbd's port (wasm/): OUT.js and OUT.wasm, plus OUT.html, a small page that runs it,
+// and webnbd/, the runtime that page loads. Builds are cached by content hash (run-wasm uses
+// them too). emcc is Debian's 3.1.6, which needs Debian's node modules on NODE_PATH.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from './args.js';
+import type { Command, Io } from './main.js';
+
+/** The repository (or installed package): build/web/cli/cc.js is three levels down. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const WASM = join(ROOT, 'wasm');
+/** The runtime's modules, as tsc emits them (`npm install` runs tsc -b). */
+export const RUNTIME = join(ROOT, 'build/web');
+
+/** What every program is linked with; see wasm/README.md for why each is there. */
+export const EMCC_FLAGS = [
+  '-I', join(WASM, 'include'),
+  join(WASM, 'src/shim.c'), join(WASM, 'src/calls.c'),
+  '--js-library', join(WASM, 'src/library.js'),
+  '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","wasi_snapshot_preview1.fd_read"]',
+  '-sASYNCIFY_STACK_SIZE=65536',
+  '-sMODULARIZE', '-sEXPORT_ES6', '-sEXPORT_NAME=webnbdProgram', '-sENVIRONMENT=web,worker',
+  '-sEXIT_RUNTIME', '-sEXPORTED_FUNCTIONS=["_webnbd_start","_main","_malloc","_free"]',
+  '-sEXPORTED_RUNTIME_METHODS=["ENV"]', '-sINITIAL_MEMORY=134217728',
+];
+
+export interface Built {
+  /** The program's .js; its .wasm is beside it. */
+  js: string;
+  /** Whether it came from the cache. */
+  cached: boolean;
+}
+
+export class CompileError extends Error {
+  override readonly name = 'CompileError';
+  constructor(message: string, readonly output: string) {
+    super(message);
+  }
+}
+
+/** The cache: $WEBNBD_CACHE, else $XDG_CACHE_HOME/webnbd, else ~/.cache/webnbd. */
+export function cacheDir(): string {
+  const base = process.env.WEBNBD_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webnbd');
+  return join(base, 'wasm');
+}
+
+/** The source and the headers it includes with "…" (recursively), then the port's own files. */
+function inputs(source: string, extra: string[]): Buffer[] {
+  const seen = new Set<string>();
+  const out: Buffer[] = [];
+  const walk = (file: string) => {
+    if (seen.has(file) || !existsSync(file)) return;
+    seen.add(file);
+    const text = readFileSync(file);
+    out.push(Buffer.from(file), text);
+    for (const m of text.toString('latin1').matchAll(/^\s*#\s*include\s*"([^"]+)"/gm)) walk(resolve(dirname(file), m[1]!));
+  };
+  walk(resolve(source));
+  for (const dir of [join(WASM, 'src'), join(WASM, 'include')]) {
+    for (const f of readdirSync(dir).sort()) out.push(Buffer.from(f), readFileSync(join(dir, f)));
+  }
+  out.push(Buffer.from(JSON.stringify(extra)));
+  return out;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', (e) => reject(new CompileError(`cannot run ${cmd}: ${e.message} (install Debian's emscripten package)`, '')));
+    child.on('close', (code) => resolveRun({ code: code ?? 1, output }));
+  });
+}
+
+/**
+ * Compile `source` into the cache (unless it is there already) and return the .js. `extra` are
+ * more emcc options (-O3, -DNAME, -sALLOW_MEMORY_GROWTH…).
+ */
+export async function compile(source: string, extra: string[] = []): Promise<Built> {
+  if (!existsSync(source)) throw new UsageError(`cc: ${source}: no such file`);
+  const hash = createHash('sha256');
+  for (const b of inputs(source, extra)) hash.update(b);
+  const key = hash.digest('hex').slice(0, 24);
+  const name = basename(source).replace(/\.[^.]*$/, '') || 'program';
+  const dir = join(cacheDir(), key);
+  const js = join(dir, `${name}.js`);
+  if (existsSync(js)) return { js, cached: true };
+  // Build beside the cache entry, then rename: a concurrent run never sees half a build.
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  mkdirSync(tmp, { recursive: true });
+  const env = { ...process.env, NODE_PATH: '/usr/share/nodejs', EM_CACHE: process.env.EM_CACHE ?? '/usr/share/emscripten/cache' };
+  const { code, output } = await run('emcc', ['-O2', resolve(source), ...EMCC_FLAGS, ...extra, '-o', join(tmp, `${name}.js`)], env);
+  if (code !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new CompileError(`cc: emcc failed on ${source}`, output);
+  }
+  try {
+    renameSync(tmp, dir);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another run got there first
+  }
+  return { js, cached: false };
+}
+
+/** The runtime files a page needs, relative to RUNTIME (build/web). */
+export function runtimeFiles(): string[] {
+  const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
+  if (!existsSync(join(RUNTIME, 'wasm/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npm install' (or 'npx tsc -b') in the webnbd directory");
+  return [...list('core'), ...list('core/format'), 'browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/${f}.js`)];
+}
+
+/** A page that runs the program: ?arg=…&arg=… become its arguments. */
+export function loaderPage(name: string, runtime: string): string {
+  return `<!doctype html>
+<meta charset="utf-8">
+<title>${name}</title>
+<!-- ${name}, a libnbd program compiled by webnbd cc. Serve this folder over HTTP and open this
+     page with ?arg=ws://HOST:PORT/ (a websockify bridge) for each argument of the program. -->
+<pre id="out"></pre>
+<script type="module">
+  import { runProgram } from '${runtime}/wasm/run.js';
+  const out = document.getElementById('out');
+  const text = new TextDecoder();
+  const show = (bytes) => out.append(text.decode(bytes, { stream: true }));
+  const args = new URLSearchParams(location.search).getAll('arg');
+  const worker = new Worker('${runtime}/wasm/worker.js', { type: 'module' });
+  runProgram(worker, { program: './${name}.js', args, stdout: show, stderr: show }).then(({ status, message }) => {
+    out.append(\`\\n[\${message ? message + ', ' : ''}exit status \${status}]\\n\`);
+    worker.terminate();
+  });
+</script>
+`;
+}
+
+const HELP = `Usage: webnbd cc FILE.c [-o OUT.js] [EMCC-OPTIONS…]
+
+Compile a C program written for libnbd with emscripten against webnbd's port, so it runs in a
+browser's Web Worker. Writes OUT.js and OUT.wasm (default: FILE.js beside FILE.c), OUT.html, a
+page that runs the program (its ?arg=… are the program's arguments), and webnbd/, the runtime
+that page loads. Serve the folder over HTTP; no special headers are needed.
+
+In the browser, nbd_connect_unix takes the ws:// URL of a websockify bridge to the socket
+(websockify --unix-target=SOCKET, or webnbd bridge). Other options go to emcc (-O3, -DNAME=…).
+See wasm/README.md.
+`;
+
+async function runCc(argv: string[], io: Io): Promise<number> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) return io.write(HELP).then(() => (argv.length ? 0 : 1));
+  let out: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '-o') {
+      out = argv[++i];
+      if (out === undefined) throw new UsageError("cc: -o needs a file name (see 'webnbd cc --help')");
+    } else rest.push(argv[i]!);
+  }
+  const sources = rest.filter((a) => /\.c$/.test(a) && !a.startsWith('-'));
+  if (sources.length !== 1) throw new UsageError(`cc: give exactly one .c file (see 'webnbd cc --help')`);
+  const source = sources[0]!;
+  const target = resolve(out ?? source.replace(/\.c$/, '.js'));
+  if (!/\.m?js$/.test(target)) throw new UsageError('cc: the output must be a .js file');
+  const files = runtimeFiles();
+  let built: Built;
+  try {
+    built = await compile(source, rest.filter((a) => a !== source));
+  } catch (e) {
+    if (e instanceof CompileError) {
+      io.err(e.output.trimEnd());
+      io.err(`webnbd: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  const name = basename(target).replace(/\.m?js$/, '');
+  const dir = dirname(target);
+  const from = built.js.replace(/\.js$/, '');
+  mkdirSync(dir, { recursive: true });
+  // emcc names the .wasm inside the .js after the file it wrote; keep that name.
+  const js = readFileSync(`${from}.js`, 'utf8').replaceAll(`${basename(from)}.wasm`, `${name}.wasm`);
+  writeFileSync(target, js);
+  cpSync(`${from}.wasm`, join(dir, `${name}.wasm`));
+  for (const f of files) cpSync(join(RUNTIME, f), join(dir, 'webnbd', f));
+  writeFileSync(join(dir, `${name}.html`), loaderPage(name, './webnbd'));
+  return 0;
+}
+
+export const cc: Command = { summary: 'compile a libnbd C program to run in the browser', run: runCc };
