@@ -518,7 +518,7 @@ export class NbdHandle {
       case 'OPT_REPLY_DATA': return this.#onOptReplyData(b);
       case 'EXPORT_NAME_REPLY': return this.#onExportNameReply(b);
       case 'REPLY_HEADER': return this.#onReplyHeader(b);
-      case 'REPLY_SIMPLE_DATA': return this.#finishReply(true);
+      case 'REPLY_SIMPLE_DATA': return this.#onSimpleData();
       case 'REPLY_CHUNK': return this.#onChunk(b);
       case 'REPLY_CHUNK_DATA': return this.#onChunkData();
       default: throw new Violation(`unexpected data from the server in state ${this.#state}`);
@@ -1008,6 +1008,13 @@ export class NbdHandle {
         return this.#finishReply(false);
       }
     }
+  }
+
+  /** A simple read's data is in; like libnbd, tell the chunk callback once, with the whole buffer. */
+  #onSimpleData(): void {
+    const cmd = this.#cmd!;
+    if (cmd.chunk && cmd.buf) this.#chunkCallback(cmd, cmd.buf, cmd.offset, T.READ_DATA);
+    this.#finishReply(true);
   }
 
   #onChunkData(): void {
