@@ -30,8 +30,8 @@ export interface SceneOptions {
    * ignore the completion and return the promise of a sync-style call.
    */
   victim?: (h: NbdHandle, buf: Uint8Array, completion: Completion) => number | Promise<unknown>;
-  /** The victim's replies, replacing the server's own. */
-  reply: OnReply;
+  /** The victim's replies, replacing the server's own (which it gets when this is absent). */
+  reply?: OnReply;
 }
 
 export interface Scene {
@@ -53,7 +53,7 @@ const read = (h: NbdHandle, buf: Uint8Array, cb: Completion) => h.aioPread(buf, 
 export async function stage(o: SceneOptions): Promise<Scene> {
   let victimSeen = false;
   const hooks: DiskHooks = {
-    onReply: (req) => (req.offset === BigInt(VICTIM_OFFSET) && !victimSeen ? ((victimSeen = true), o.reply(req)) : undefined),
+    onReply: (req) => (o.reply && req.offset === BigInt(VICTIM_OFFSET) && !victimSeen ? ((victimSeen = true), o.reply(req)) : undefined),
     delayReply: (req) => (req.offset >= BigInt(BYSTANDERS[0]!) ? 30 : 0),
   };
   const server = serveDisk({ size: SIZE, data: DATA, ...o.server, hooks: { ...hooks, ...o.server?.hooks } });
