@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import type { Command, Io } from './main.js';
 
-/** The repository (or installed package): build/web/cli/cc.js is three levels down. */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The repository (or installed package): this file is web/cli/cc.ts, or build/web/cli/cc.js. */
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = existsSync(join(HERE, '../../package.json')) ? resolve(HERE, '../..') : resolve(HERE, '../../..');
 const WASM = join(ROOT, 'wasm');
 /** The runtime's modules, as tsc emits them (`npm install` runs tsc -b). */
 export const RUNTIME = join(ROOT, 'build/web');

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { basename, dirname, extname, join, normalize } from 'node:path';
+import type { Browser } from 'playwright-core';
 import { UsageError } from './args.js';
 import { CompileError, RUNTIME, compile, runtimeFiles } from './cc.js';
 import type { Command, Io } from './main.js';
@@ -92,13 +93,15 @@ export interface RunWasmOptions {
   stdin?: () => Promise<string | null>;
 }
 
-/** Run a compiled program (its .js) in headless Chromium; resolves to its exit status. */
-export async function runInBrowser(js: string, thisProgram: string, o: RunWasmOptions): Promise<{ status: number; message?: string }> {
-  const { chromium } = await import('playwright-core');
+/**
+ * Run a compiled program (its .js) in headless Chromium, a new one unless `shared` is given;
+ * resolves to its exit status.
+ */
+export async function runInBrowser(js: string, thisProgram: string, o: RunWasmOptions, shared?: Browser): Promise<{ status: number; message?: string }> {
   const { server, origin } = await serve(dirname(js));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = shared ?? await (await import('playwright-core')).chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const page = await browser.newPage();
   try {
-    const page = await browser.newPage();
     let writing = Promise.resolve();
     await page.exposeFunction('webnbdOutput', (batch: [number, string][]) => {
       for (const [fd, s] of batch) {
@@ -116,7 +119,8 @@ export async function runInBrowser(js: string, thisProgram: string, o: RunWasmOp
     await writing;
     return exit;
   } finally {
-    await browser.close();
+    if (shared) await page.close();
+    else await browser.close();
     server.close();
   }
 }
