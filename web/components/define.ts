@@ -1,6 +1,2 @@
-// Registers <nbd-hexdump>. Import this module once: `import 'webnbd/components/define'`.
-import { NbdHexdumpElement } from './nbd-hexdump.js';
-
-NbdHexdumpElement.define();
-
-export { NbdHexdumpElement };
+// Registers every webnbd element (so far <nbd-hexdump>); pages import this one module.
+export * from './nbd-hexdump-define.js';

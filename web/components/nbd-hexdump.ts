@@ -1,43 +1,64 @@
-// <nbd-hexdump>: a range of an NBD export, shown as `hexdump -C` (or nbddump) prints it.
-// The element reads through the page's shared worker; `.text` is exactly the text it shows.
+// <nbd-hexdump>: a range of an NBD export, shown as `hexdump -C -s OFFSET -n LENGTH` (or nbddump)
+// prints it. It reads through the page's shared worker and shares one connection per export with
+// every other element. Ranges up to TEXT_LIMIT are read whole and `.text` is the whole dump; larger
+// ones (up to a whole disk) are laid out from block status and read 64 KiB at a time as they scroll
+// into view. Registration is separate: import './nbd-hexdump-define.js'.
 
 import { NbdError, errno } from '../core/errors.js';
-import { hexdumpC } from '../core/format/hexdump.js';
-import { nbddump } from '../core/format/nbddump.js';
-import { allocBuffer } from '../browser/client.js';
+import { defaultWorker } from '../browser/client.js';
 import { acquire, release, resolveUri } from './connections.js';
+import { BLOCK, type Disk } from './disk.js';
+import { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent } from './events.js';
+import { ExactRows, LazyRows, type HexdumpFormat, type Row } from './rows.js';
+import { STYLE } from './style.js';
+import { DumpView } from './view.js';
 
-/** Fired when the range has been read and shown. Bubbles and crosses shadow roots. */
-export class NbdLoadEvent extends Event {
-  constructor(readonly offset: bigint, readonly length: bigint, readonly size: bigint) {
-    super('nbd-load', { bubbles: true, composed: true });
-  }
+export { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent, type HexdumpFormat };
+
+/** Ranges up to this many bytes are read whole, and `.text` is their whole dump. */
+export const TEXT_LIMIT = 1024 * 1024;
+/** Largest selection copied or returned by selectedBytes(). */
+export const SELECTION_LIMIT = 16 * 1024 * 1024;
+/** Block status is asked this far around the screen. */
+const STATUS_WINDOW = 256n << 20n;
+/** Reads in flight per element. */
+const MAX_READS = 8;
+/** Pages of rows read ahead below the screen (and one above). */
+const AHEAD_PAGES = 2;
+
+/** Bytes as hex pairs, 16 to a line: what copying a selection puts on the clipboard. */
+export function hexPairs(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, '0') + (i % 16 === 15 || i === bytes.length - 1 ? '\n' : ' ');
+  return s;
 }
 
-/** Fired when connecting or reading fails: `errno` and a plain-words `message`. */
-export class NbdErrorEvent extends Event {
-  constructor(readonly errno: number, readonly code: string, readonly message: string) {
-    super('nbd-error', { bubbles: true, composed: true });
-  }
+function parseBig(v: string | null, dflt: bigint): bigint {
+  if (v === null || !/^\s*(0x[0-9a-f]+|\d+)\s*$/i.test(v)) return dflt;
+  return BigInt(v.trim());
 }
-
-export type HexdumpFormat = 'hexdump-C' | 'nbddump';
-
-const STYLE = `
-:host { display: block; color: var(--nbd-hexdump-color, CanvasText); background: var(--nbd-hexdump-background, Canvas);
-  font-family: var(--nbd-hexdump-font, ui-monospace, monospace); font-size: var(--nbd-hexdump-font-size, 13px); }
-pre { margin: 0; white-space: pre; overflow: auto; }
-[part=status] { font-family: system-ui, sans-serif; color: var(--nbd-hexdump-status-color, GrayText); }
-[part=status]:empty { display: none; }
-:host([data-state=error]) [part=status] { color: var(--nbd-hexdump-error-color, #c00); }
-`;
 
 /**
- * @fires nbd-load - the range was read and shown
- * @fires nbd-error - connecting or reading failed
- * @csspart dump - the <pre> with the dump
+ * @attr src - nbd+ws:// or nbds+wss:// URI of the export (through a `webnbd bridge`)
+ * @attr export - export name, replacing the one in src
+ * @attr offset - first byte shown (default 0)
+ * @attr length - bytes shown (default 512), or `all` for everything from offset to the end
+ * @attr format - `hexdump-C` (default) or `nbddump`
+ * @fires nbd-load - the range was read and its first screen shown
+ * @fires nbd-error - connecting or reading failed (errno, code, message)
+ * @fires nbd-position - the first row on screen changed (position)
+ * @fires nbd-select - the byte selection changed (selection)
  * @csspart status - connection and error messages
+ * @csspart scroller - the scrolling box
+ * @csspart dump - the rows on screen
+ * @csspart row - one row; `row star` for "*"
+ * @csspart offset - a row's offset column
+ * @csspart byte - a byte, also `hex` or `char`, and `highlight` (under the pointer) or `selected`
  * @cssprop --nbd-hexdump-color, --nbd-hexdump-background, --nbd-hexdump-font, --nbd-hexdump-font-size
+ * @cssprop --nbd-hexdump-line-height, --nbd-hexdump-max-height (default 33 rows)
+ * @cssprop --nbd-hexdump-offset-color, --nbd-hexdump-star-color, --nbd-hexdump-zero-color, --nbd-hexdump-loading-color
+ * @cssprop --nbd-hexdump-highlight-background, --nbd-hexdump-selection-background, --nbd-hexdump-selection-color
+ * @cssprop --nbd-hexdump-status-color, --nbd-hexdump-error-color, --nbd-hexdump-focus-color
  */
 export class NbdHexdumpElement extends HTMLElement {
   static observedAttributes = ['src', 'export', 'offset', 'length', 'format'];
@@ -48,12 +69,20 @@ export class NbdHexdumpElement extends HTMLElement {
     return this;
   }
 
-  #text = '';
-  #generation = 0;
-  #uri: string | null = null;
-  #scheduled = false;
-  readonly #pre: HTMLPreElement;
   readonly #status: HTMLDivElement;
+  readonly #view: DumpView;
+  #gen = 0;
+  #scheduled = false;
+  #uri: string | null = null;
+  #disk: Disk | null = null;
+  /** The whole dump, for ranges up to TEXT_LIMIT. */
+  #text: string | null = '';
+  #loaded = false;
+  #position: bigint | null = null;
+  #queue: number[] = [];
+  #reading = 0;
+  #failed = new Set<number>();
+  #asking = false;
 
   constructor() {
     super();
@@ -62,35 +91,90 @@ export class NbdHexdumpElement extends HTMLElement {
     style.textContent = STYLE;
     this.#status = document.createElement('div');
     this.#status.setAttribute('part', 'status');
-    this.#pre = document.createElement('pre');
-    this.#pre.setAttribute('part', 'dump');
-    root.append(style, this.#status, this.#pre);
+    this.#status.setAttribute('role', 'status');
+    this.#view = new DumpView(root, {
+      shown: (rows, complete) => this.#shown(rows, complete),
+      moved: (p) => this.dispatchEvent(new NbdPositionEvent(p)),
+      selected: (s) => this.dispatchEvent(new NbdSelectEvent(s)),
+    });
+    root.append(style, this.#status, this.#view.scroller);
+    this.addEventListener('keydown', (e) => this.#onKey(e));
   }
 
-  /** Exactly the text shown. */
-  get text(): string { return this.#text; }
+  /**
+   * Exactly the text shown: for ranges up to TEXT_LIMIT bytes, the whole dump (what
+   * `hexdump -C -s OFFSET -n LENGTH` prints, however much of it is scrolled into view); for larger
+   * ranges, the rows on screen now. Empty until loaded, and after an error.
+   */
+  get text(): string { return this.#text ?? this.#view.text; }
 
   get src(): string { return this.getAttribute('src') ?? ''; }
   set src(v: string) { this.setAttribute('src', v); }
   get export(): string | null { return this.getAttribute('export'); }
-  set export(v: string | null) { v === null ? this.removeAttribute('export') : this.setAttribute('export', v); }
+  set export(v: string | null) { if (v === null) this.removeAttribute('export'); else this.setAttribute('export', v); }
   get offset(): bigint { return parseBig(this.getAttribute('offset'), 0n); }
   set offset(v: bigint | number) { this.setAttribute('offset', String(v)); }
-  /** Bytes to show: default 512; 'all' for the whole export. */
+  /** Bytes to show: default 512; 'all' for the rest of the export from offset. */
   get length(): bigint | 'all' {
     const v = this.getAttribute('length');
-    return v === 'all' ? 'all' : parseBig(v, 512n);
+    return v?.trim() === 'all' ? 'all' : parseBig(v, 512n);
   }
   set length(v: bigint | number | 'all') { this.setAttribute('length', String(v)); }
   get format(): HexdumpFormat { return this.getAttribute('format') === 'nbddump' ? 'nbddump' : 'hexdump-C'; }
   set format(v: HexdumpFormat) { this.setAttribute('format', v); }
 
-  connectedCallback(): void { this.#schedule(); }
+  /** The export's size once connected, else null. */
+  get size(): bigint | null { return this.#disk?.size ?? null; }
+  /** The open export (shared with other elements), once connected. */
+  get disk(): Disk | null { return this.#disk; }
+
+  /** Offset of the first row on screen; setting it scrolls there (kept until loaded). */
+  get position(): bigint { return this.#view.source ? this.#view.position : (this.#position ?? this.offset); }
+  set position(p: bigint | number) {
+    if (this.#view.source) this.#view.position = BigInt(p);
+    else this.#position = BigInt(p);
+  }
+
+  /** Selected bytes [start, end), or null. */
+  get selection(): { start: bigint; end: bigint } | null { return this.#view.selection; }
+  set selection(s: { start: bigint | number; end: bigint | number } | null) {
+    this.#view.selection = s ? { start: BigInt(s.start), end: BigInt(s.end) } : null;
+  }
+
+  /** Scroll by whole rows (negative: up), as the wheel and arrow keys do. */
+  scrollRows(n: number): void { this.#view.scrollRows(n); }
+
+  /** The selected bytes (read if not in memory); empty without a selection. */
+  async selectedBytes(): Promise<Uint8Array> {
+    const s = this.selection;
+    if (!s || !this.#disk) return new Uint8Array(0);
+    if (s.end - s.start > BigInt(SELECTION_LIMIT)) {
+      throw new NbdError(errno.ERANGE, 'nbd-hexdump', `the selection is larger than ${SELECTION_LIMIT} bytes`);
+    }
+    return this.#disk.read(s.start, s.end);
+  }
+
+  /** Copy the selection to the clipboard as hex pairs (what Ctrl+C does); returns the text. */
+  async copySelection(): Promise<string> {
+    const text = hexPairs(await this.selectedBytes());
+    if (text) await navigator.clipboard.writeText(text);
+    return text;
+  }
+
+  connectedCallback(): void {
+    if (!this.hasAttribute('tabindex')) this.tabIndex = 0;
+    // Start the worker now: it loads while the page goes on.
+    if (this.src) defaultWorker();
+    this.#schedule();
+  }
+
   attributeChangedCallback(): void { if (this.isConnected) this.#schedule(); }
+
   disconnectedCallback(): void {
-    this.#generation++;
+    this.#gen++;
     if (this.#uri) release(this.#uri);
     this.#uri = null;
+    this.#disk = null;
   }
 
   /** Several attribute changes in one task make one load. */
@@ -99,59 +183,147 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
-      void this.#load();
+      if (this.isConnected) void this.#load();
     });
   }
 
   async #load(): Promise<void> {
-    const gen = ++this.#generation;
+    const gen = ++this.#gen;
+    this.#loaded = false;
+    this.#queue = [];
+    this.#failed.clear();
+    this.#text = '';
     const src = this.src;
-    if (!src) return;
+    if (!src) {
+      this.#view.setSource(null, 0n);
+      this.#status.textContent = '';
+      delete this.dataset['state'];
+      return;
+    }
     this.dataset['state'] = 'loading';
     this.#status.textContent = 'Connecting…';
     try {
       const uri = resolveUri(src, this.export);
-      if (uri !== this.#uri) {
+      if (uri !== this.#uri || !this.#disk) {
         if (this.#uri) release(this.#uri);
         this.#uri = uri;
-        acquire(uri).catch(() => {});
+        this.#disk = null;
+        this.#disk = await acquire(uri).catch((e: unknown) => {
+          if (this.#uri === uri) this.#uri = null;
+          throw e;
+        });
       }
-      const h = await acquire(uri);
-      release(uri);
-      if (gen !== this.#generation) return;
-      const size = h.getSize();
+      const disk = this.#disk;
+      if (gen !== this.#gen) return;
       const offset = this.offset;
-      if (offset > size) throw new NbdError(errno.EINVAL, 'nbd-hexdump', `offset ${offset} is beyond the end of the export (${size} bytes)`);
-      const want = this.length === 'all' ? size - offset : (this.length as bigint);
-      const length = offset + want > size ? size - offset : want;
-      if (length > 64n * 1024n * 1024n) throw new NbdError(errno.ERANGE, 'nbd-hexdump', `length ${length} is too large to show at once`);
-      const buf = allocBuffer(Number(length));
-      if (length > 0n) await h.pread(buf, offset);
-      if (gen !== this.#generation) return;
-      const text = this.format === 'nbddump' ? nbddump(buf) : hexdumpC(buf, offset);
-      this.#text = text;
-      this.#pre.textContent = text;
+      if (offset > disk.size) throw new NbdError(errno.EINVAL, 'nbd-hexdump', `offset ${offset} is beyond the end of the export (${disk.size} bytes)`);
+      const want = this.length === 'all' ? disk.size - offset : (this.length as bigint);
+      const end = offset + want > disk.size ? disk.size : offset + want;
+      const at = this.#position ?? offset;
+      this.#position = null;
+      if (end - offset <= BigInt(TEXT_LIMIT)) {
+        this.#status.textContent = 'Reading…';
+        const data = await disk.read(offset, end);
+        if (gen !== this.#gen) return;
+        const rows = new ExactRows(this.format, data, offset, disk.size);
+        this.#text = rows.text0;
+        this.#view.setSource(rows, at);
+      } else {
+        this.#text = null;
+        // Block status for the first screen goes out with its first read (from #shown).
+        void disk.status(at, at + STATUS_WINDOW).then(() => this.#view.invalidate(), () => {});
+        this.#view.setSource(new LazyRows(this.format, disk, offset, end), at);
+      }
+    } catch (e) {
+      if (gen === this.#gen) this.#fail(e);
+    }
+  }
+
+  #fail(e: unknown): void {
+    const err = e instanceof NbdError ? e : new NbdError(errno.EIO, 'nbd-hexdump', e instanceof Error ? e.message : String(e));
+    if (this.#text !== null) {
+      this.#text = '';
+      this.#view.setSource(null, 0n);
+    }
+    // textContent: messages may quote what a server sent, and must never become markup.
+    this.#status.textContent = err.message;
+    this.dataset['state'] = 'error';
+    this.dispatchEvent(new NbdErrorEvent(err.errno, err.code, err.message));
+  }
+
+  /** After each render: fetch what the screen lacks, then read ahead; fire nbd-load once. */
+  #shown(rows: readonly Row[], complete: boolean): void {
+    const source = this.#view.source;
+    if (complete && !this.#loaded && rows.length > 0 && source) {
+      this.#loaded = true;
       this.#status.textContent = '';
       this.dataset['state'] = 'loaded';
-      this.dispatchEvent(new NbdLoadEvent(offset, length, size));
-    } catch (e) {
-      if (gen !== this.#generation) return;
-      const err = e instanceof NbdError ? e : new NbdError(errno.EINVAL, 'nbd-hexdump', e instanceof Error ? e.message : String(e));
-      this.#text = '';
-      this.#pre.textContent = '';
-      // textContent: messages may quote what a server sent, and must never become markup.
-      this.#status.textContent = err.message;
-      this.dataset['state'] = 'error';
-      this.dispatchEvent(new NbdErrorEvent(err.errno, err.code, err.message));
+      this.dispatchEvent(new NbdLoadEvent(source.start, source.end - source.start, this.#disk?.size ?? 0n));
     }
+    if (!(source instanceof LazyRows) || rows.length === 0) return;
+    const disk = source.disk;
+    const gen = this.#gen;
+    const first = rows[0]!.pos;
+    const last = rows[rows.length - 1]!.next;
+    const lo = first - STATUS_WINDOW > source.start ? first - STATUS_WINDOW : source.start;
+    const gap = disk.extents.firstUnknown(first, last + STATUS_WINDOW) ?? disk.extents.firstUnknown(lo, first);
+    if (gap !== null && !this.#asking) {
+      this.#asking = true;
+      disk.status(gap, gap < first ? first : last + STATUS_WINDOW).then(() => {
+        this.#asking = false;
+        if (gen === this.#gen) this.#view.invalidate();
+      }, (e: unknown) => {
+        this.#asking = false;
+        if (gen === this.#gen) this.#fail(e);
+      });
+    }
+    // What the screen shows first, then the pages below, then the page above.
+    const want: number[] = [];
+    const add = (r: Row) => {
+      if (r.kind !== 'line' && r.kind !== 'short') return;
+      for (let b = Number(r.pos / BigInt(BLOCK)); b <= Number((r.next - 1n) / BigInt(BLOCK)); b++) {
+        if (!want.includes(b) && !this.#failed.has(b) && !disk.peek(b) && !disk.isReading(b)) want.push(b);
+      }
+    };
+    rows.forEach(add);
+    const known = (r: Row) => disk.extents.find(r.pos) !== null;
+    let r: Row | null = rows[rows.length - 1]!;
+    for (let i = 0; i < AHEAD_PAGES * rows.length && (r = source.after(r)); i++) if (known(r)) add(r);
+    r = rows[0]!;
+    for (let i = 0; i < rows.length && (r = source.before(r)); i++) if (known(r)) add(r);
+    this.#queue = want;
+    this.#pump(disk, gen);
+  }
+
+  #pump(disk: Disk, gen: number): void {
+    while (this.#reading < MAX_READS && this.#queue.length > 0) {
+      const b = this.#queue.shift()!;
+      this.#reading++;
+      disk.block(b).then(() => {
+        if (gen === this.#gen) this.#view.invalidate();
+      }, (e: unknown) => {
+        if (gen !== this.#gen) return;
+        this.#failed.add(b);
+        this.#fail(e);
+      }).finally(() => {
+        this.#reading--;
+        if (gen === this.#gen) this.#pump(disk, gen);
+      });
+    }
+  }
+
+  #onKey(e: KeyboardEvent): void {
+    if ((e.ctrlKey || e.metaKey) && e.key === 'c' && this.selection) {
+      e.preventDefault();
+      this.copySelection().catch((err: unknown) => this.#fail(err));
+      return;
+    }
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    if (this.#view.key(e)) e.preventDefault();
   }
 }
 
-function parseBig(v: string | null, dflt: bigint): bigint {
-  if (v === null || !/^\s*(0x[0-9a-f]+|\d+)\s*$/i.test(v)) return dflt;
-  return BigInt(v.trim());
-}
-
+// Also declared by the define module; here too so that importing the class types the tag.
 declare global {
   interface HTMLElementTagNameMap {
     'nbd-hexdump': NbdHexdumpElement;

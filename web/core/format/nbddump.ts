@@ -10,6 +10,8 @@ export interface NbdDumpOptions extends LineFormatterOptions {
   size: bigint | number;
   /** --colour: ANSI colours, "│", "·" and "☆" (nbddump's default when stdout is a terminal). */
   colour?: boolean;
+  /** Offset of the first byte fed (default 0): lines and their offsets start there. */
+  start?: bigint | number;
 }
 
 const SP = 0x20;
@@ -61,7 +63,7 @@ export class NbdDump extends LineFormatter {
   readonly #colour: boolean;
 
   constructor(opts: NbdDumpOptions) {
-    super(0, opts);
+    super(opts.start ?? 0, opts);
     this.#colour = opts.colour ?? false;
     this.maxLine = this.#colour ? 448 : 16 + 70;
     // "offset + i + 16 < size": the line that reaches the end of the export is always printed.

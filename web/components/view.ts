@@ -1,0 +1,348 @@
+// The scrolling part of <nbd-hexdump>: only the rows on screen exist in the DOM. The position is a
+// row (hence a byte offset), not a pixel: the scroll bar maps to it proportionally (its height is
+// capped, so a 1 TiB range scrolls like a small one), wheel and keys move it by whole rows.
+
+import type { Row, RowSource } from './rows.js';
+
+/** Tallest scrollable area (browsers fail somewhere past 16 million pixels). */
+const MAX_PX = 8_000_000;
+
+export interface ViewHost {
+  /** After each render: the rows on screen, and whether every one of them has its text. */
+  shown(rows: readonly Row[], complete: boolean): void;
+  /** The first row on screen changed. */
+  moved(position: bigint): void;
+  /** The selection changed. */
+  selected(sel: { start: bigint; end: bigint } | null): void;
+}
+
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, part?: string): HTMLElementTagNameMap[K] => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (part) e.setAttribute('part', part);
+  return e;
+};
+
+export class DumpView {
+  readonly scroller = el('div', '', 'scroller');
+  readonly dump = el('div', '', 'dump');
+  readonly #filler = el('div', 'filler');
+  #source: RowSource | null = null;
+  #top: Row | null = null;
+  #rows: Row[] = [];
+  #lines: string[] = [];
+  /** Byte offset → its hex and character spans, for the rows on screen. */
+  #spans = new Map<bigint, HTMLElement[]>();
+  #rh = 0;
+  #ch = 0;
+  #height = -1;
+  #expected = -1;
+  #wheel = 0;
+  #frame = 0;
+  #notified: bigint | null = null;
+  #anchor: bigint | null = null;
+  #focus: bigint | null = null;
+  #hover: bigint | null = null;
+  #dragging = false;
+
+  constructor(readonly root: ShadowRoot, readonly host: ViewHost) {
+    this.dump.setAttribute('role', 'presentation');
+    this.scroller.append(this.dump, this.#filler);
+    this.scroller.addEventListener('scroll', () => this.#onScroll());
+    this.scroller.addEventListener('wheel', (e) => this.#onWheel(e), { passive: false });
+    this.dump.addEventListener('pointerdown', (e) => this.#onPointerDown(e));
+    this.dump.addEventListener('pointermove', (e) => this.#onPointerMove(e));
+    this.dump.addEventListener('pointerup', () => { this.#dragging = false; });
+    this.dump.addEventListener('pointerleave', () => this.#setHover(null));
+    new ResizeObserver(() => { this.#height = -1; this.invalidate(); }).observe(this.scroller);
+  }
+
+  get source(): RowSource | null { return this.#source; }
+
+  /** Show a source, with the row holding `at` first. */
+  setSource(source: RowSource | null, at: bigint): void {
+    this.#source = source;
+    this.#height = -1;
+    this.#top = source ? source.rowAt(at) : null;
+    this.#anchor = this.#focus = this.#hover = null;
+    this.#notified = null;
+    this.render();
+  }
+
+  /** Offset of the first row on screen. */
+  get position(): bigint { return this.#top?.pos ?? 0n; }
+  set position(p: bigint) {
+    if (!this.#source) return;
+    this.#top = this.#source.rowAt(p);
+    this.render();
+  }
+
+  /** The rows on screen, as text (each line ends with a newline). */
+  get text(): string { return this.#lines.length ? this.#lines.join('\n') + '\n' : ''; }
+  get rows(): readonly Row[] { return this.#rows; }
+  /** Rows that fit on screen. */
+  get pageRows(): number { return Math.max(1, Math.floor(this.#ch / (this.#rh || 16))); }
+
+  get selection(): { start: bigint; end: bigint } | null {
+    if (this.#anchor === null || this.#focus === null) return null;
+    const [a, b] = this.#anchor <= this.#focus ? [this.#anchor, this.#focus] : [this.#focus, this.#anchor];
+    return { start: a, end: b + 1n };
+  }
+
+  set selection(s: { start: bigint; end: bigint } | null) {
+    if (s && s.end > s.start) [this.#anchor, this.#focus] = [s.start, s.end - 1n];
+    else this.#anchor = this.#focus = null;
+    this.#paintMarks();
+    this.host.selected(this.selection);
+  }
+
+  /** Render at the next frame (bytes arrived, block status arrived, resize). */
+  invalidate(): void {
+    if (!this.#frame) this.#frame = requestAnimationFrame(() => { this.#frame = 0; this.render(); });
+  }
+
+  #measure(source: RowSource): void {
+    if (!this.#rh) {
+      const probe = el('div', 'row');
+      probe.textContent = '0';
+      this.dump.append(probe);
+      this.#rh = probe.getBoundingClientRect().height || 16;
+      probe.remove();
+    }
+    const rows = 'count' in source ? (source as { count: number }).count : Number((source.end - source.start) / 16n) + 2;
+    const height = Math.min(rows * this.#rh, MAX_PX);
+    if (height === this.#height) return;
+    this.#height = height;
+    this.dump.style.height = '0px';
+    this.#filler.style.height = `${height}px`;
+    this.#ch = this.scroller.clientHeight;
+    this.dump.style.height = `${this.#ch}px`;
+    this.#filler.style.height = `${Math.max(0, height - this.#ch)}px`;
+  }
+
+  /** The top row that shows the last row at the bottom of the screen. */
+  #lastTop(source: RowSource): Row {
+    let r = source.rowAt(source.end);
+    for (let i = 1; i < this.pageRows; i++) r = source.before(r) ?? r;
+    return r;
+  }
+
+  /** Draw the rows from the top one; `fromScroll` leaves the scroll bar where the user put it. */
+  render(fromScroll = false): void {
+    if (this.#frame) { cancelAnimationFrame(this.#frame); this.#frame = 0; }
+    const source = this.#source;
+    if (!source || !this.#top) {
+      this.dump.replaceChildren();
+      this.#rows = [];
+      this.#lines = [];
+      this.#filler.style.height = '0px';
+      return;
+    }
+    this.#measure(source);
+    const last = this.#lastTop(source);
+    // Layouts change as block status arrives: re-find the top row by its offset.
+    let top = source.rowAt(this.#top.pos);
+    if (top.pos > last.pos) top = last;
+    this.#top = top;
+    const rows: Row[] = [];
+    for (let r: Row | null = top; r && rows.length < this.pageRows + 1; r = source.after(r)) rows.push(r);
+    this.#rows = rows;
+    this.#spans.clear();
+    let complete = true;
+    this.#lines = rows.map((r) => {
+      const t = source.text(r);
+      if (t === null) complete = false;
+      return t ?? source.label(r);
+    });
+    this.dump.replaceChildren(...rows.map((r, i) => this.#rowElement(source, r, this.#lines[i]!, source.text(r) !== null)));
+    this.#paintMarks();
+    if (!fromScroll) this.#syncScrollBar(source, top, last);
+    if (this.#notified !== top.pos) {
+      this.#notified = top.pos;
+      this.host.moved(top.pos);
+    }
+    this.host.shown(rows, complete);
+  }
+
+  #syncScrollBar(source: RowSource, top: Row, last: Row): void {
+    const max = this.scroller.scrollHeight - this.scroller.clientHeight;
+    const span = source.fraction(last);
+    const f = span > 0 ? Math.min(1, source.fraction(top) / span) : 0;
+    this.scroller.scrollTop = Math.round(f * max);
+    this.#expected = this.scroller.scrollTop;
+  }
+
+  #rowElement(source: RowSource, r: Row, text: string, loaded: boolean): HTMLElement {
+    const row = el('div', 'row', 'row');
+    if (!loaded) {
+      row.classList.add('loading');
+      row.textContent = text;
+      return row;
+    }
+    const bytes = source.bytes(r);
+    if (!bytes) {
+      row.setAttribute('part', r.kind === 'star' ? 'row star' : 'row');
+      row.textContent = text;
+      return row;
+    }
+    if (r.kind === 'zero') row.classList.add('zero');
+    // Columns: the offset ends at the first space or colon; byte i's hex is 2 + 3i (+1 past the
+    // eighth) after it; the characters follow the first "|".
+    const w = text.search(/[ :]/);
+    const bar = text.indexOf('|');
+    const off = el('span', '', 'offset');
+    off.textContent = text.slice(0, w);
+    row.append(off);
+    let at = w;
+    const hex: HTMLElement[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      const h = w + 2 + 3 * i + (i >= 8 ? 1 : 0);
+      const s = el('span', 'b', 'byte hex');
+      s.textContent = text.slice(h, h + 2);
+      row.append(text.slice(at, h), s);
+      hex.push(s);
+      at = h + 2;
+    }
+    row.append(text.slice(at, bar + 1));
+    for (let i = 0; i < bytes.length; i++) {
+      const c = el('span', 'c', 'byte char');
+      c.textContent = text[bar + 1 + i]!;
+      row.append(c);
+      const o = r.pos + BigInt(i);
+      hex[i]!.dataset['o'] = c.dataset['o'] = String(o);
+      this.#spans.set(o, [hex[i]!, c]);
+    }
+    row.append(text.slice(bar + 1 + bytes.length));
+    return row;
+  }
+
+  /** Hover and selection classes on the byte spans on screen. */
+  #paintMarks(): void {
+    const sel = this.selection;
+    for (const [o, spans] of this.#spans) {
+      const s = sel !== null && o >= sel.start && o < sel.end;
+      const h = o === this.#hover;
+      for (const span of spans) {
+        span.classList.toggle('sel', s);
+        span.classList.toggle('hl', h);
+        span.setAttribute('part', `byte ${span.classList.contains('b') ? 'hex' : 'char'}${s ? ' selected' : ''}${h ? ' highlight' : ''}`);
+      }
+    }
+  }
+
+  #setHover(o: bigint | null): void {
+    if (o === this.#hover) return;
+    this.#hover = o;
+    this.#paintMarks();
+  }
+
+  /** Move the top by n rows (negative: up). Returns whether it moved. */
+  scrollRows(n: number): boolean {
+    const source = this.#source;
+    if (!source || !this.#top) return false;
+    const last = this.#lastTop(source);
+    let r = this.#top;
+    for (; n > 0 && r.pos < last.pos; n--) r = source.after(r) ?? r;
+    for (; n < 0; n++) r = source.before(r) ?? r;
+    if (r.pos === this.#top.pos) return false;
+    this.#top = r;
+    this.render();
+    return true;
+  }
+
+  home(): void { if (this.#source) this.position = this.#source.start; }
+  end(): void { if (this.#source) this.position = this.#source.end; }
+
+  /** Bring byte o on screen (as the top row when above, the bottom row when below). */
+  reveal(o: bigint): void {
+    const source = this.#source;
+    const last = this.#rows[this.pageRows - 1] ?? this.#rows[this.#rows.length - 1];
+    if (!source || !this.#top || !last) return;
+    if (o < this.#top.pos) this.position = o;
+    else if (o >= last.next) {
+      let r = source.rowAt(o);
+      for (let i = 1; i < this.pageRows; i++) r = source.before(r) ?? r;
+      this.position = r.pos;
+    }
+  }
+
+  /** Keyboard navigation; returns whether the key was used. */
+  key(e: KeyboardEvent): boolean {
+    const page = Math.max(1, this.pageRows - 1);
+    switch (e.key) {
+      case 'ArrowDown': this.scrollRows(1); return true;
+      case 'ArrowUp': this.scrollRows(-1); return true;
+      case 'PageDown': this.scrollRows(page); return true;
+      case 'PageUp': this.scrollRows(-page); return true;
+      case 'Home': this.home(); return true;
+      case 'End': this.end(); return true;
+      case 'ArrowLeft':
+      case 'ArrowRight': {
+        const source = this.#source;
+        if (!source) return false;
+        const from = this.#focus ?? this.#top?.pos ?? source.start;
+        let o = from + (e.key === 'ArrowRight' ? 1n : -1n);
+        if (o < source.start) o = source.start;
+        if (o >= source.end) o = source.end - 1n;
+        this.#focus = o;
+        if (!e.shiftKey || this.#anchor === null) this.#anchor = o;
+        this.reveal(o);
+        this.#paintMarks();
+        this.host.selected(this.selection);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #onScroll(): void {
+    const source = this.#source;
+    if (!source || Math.abs(this.scroller.scrollTop - this.#expected) <= 1) return;
+    const max = this.scroller.scrollHeight - this.scroller.clientHeight;
+    const f = max > 0 ? this.scroller.scrollTop / max : 0;
+    this.#expected = this.scroller.scrollTop;
+    this.#top = source.at(f * source.fraction(this.#lastTop(source)));
+    this.render(true);
+  }
+
+  #onWheel(e: WheelEvent): void {
+    const source = this.#source;
+    if (!source || !this.#top || Math.abs(e.deltaY) <= Math.abs(e.deltaX)) return;
+    const down = e.deltaY > 0;
+    // At either end, let the page scroll instead.
+    if (down ? this.#top.pos >= this.#lastTop(source).pos : this.#top.pos <= source.start) return;
+    e.preventDefault();
+    const rh = this.#rh || 16;
+    this.#wheel += e.deltaY * (e.deltaMode === 1 ? rh : e.deltaMode === 2 ? this.#ch : 1);
+    const n = Math.trunc(this.#wheel / rh);
+    if (n !== 0) {
+      this.#wheel -= n * rh;
+      this.scrollRows(n);
+    }
+  }
+
+  #byteAt(e: Event): bigint | null {
+    const t = (e.target as HTMLElement).closest?.('.b, .c') as HTMLElement | null;
+    return t?.dataset['o'] !== undefined ? BigInt(t.dataset['o']) : null;
+  }
+
+  #onPointerDown(e: PointerEvent): void {
+    const o = this.#byteAt(e);
+    if (o === null || e.button !== 0) return;
+    if (!e.shiftKey || this.#anchor === null) this.#anchor = o;
+    this.#focus = o;
+    this.#dragging = true;
+    this.#paintMarks();
+    this.host.selected(this.selection);
+  }
+
+  #onPointerMove(e: PointerEvent): void {
+    const o = this.#byteAt(e);
+    this.#setHover(o);
+    if (this.#dragging && (e.buttons & 1) && o !== null && o !== this.#focus) {
+      this.#focus = o;
+      this.#paintMarks();
+      this.host.selected(this.selection);
+    }
+  }
+}
