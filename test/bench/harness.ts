@@ -1,0 +1,220 @@
+// The benchmark of issue #7: every measurement in one run, one after another (never two at once:
+// this machine has two cores), against the same exports. bench.ts runs it at full size and
+// writes results.json; smoke.test.ts runs it tiny, to prove it still works.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Session } from 'node:inspector/promises';
+import type { Browser } from 'playwright-core';
+import { launch, serveDist, type Site } from '../support/browser.js';
+import { WorkerDevtools } from './devtools.js';
+import { startFixtures, type Fixtures } from './fixtures.js';
+import { BROWSER_PLAN, ceiling, closeRead, echoLatencies, preadLatencies, prepareRead, quantile, readPass } from './in-browser.js';
+import { nodeRead } from './node-read.js';
+import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
+
+export interface BenchConfig {
+  /** Size of the export (random bytes). */
+  exportBytes: number;
+  /** Bytes for hexdump -C, xxd and `webnbd dump -C` (the export's head). */
+  hexBytes: number;
+  /** Passes over the export in the browser: the heap is measured over all of them. */
+  browserPasses: number;
+  /** Bytes of the bare-WebSocket flood. */
+  ceilingBytes: number;
+  latencySamples: number;
+  /** Timed runs of the quick measurements (the median is reported). */
+  runs: number;
+  /** Where the built pages are (vite build). */
+  site: string;
+  /** Write CPU profiles to build/bench-profiles. */
+  profile: boolean;
+  log: (line: string) => void;
+}
+
+export interface Results {
+  browser_ceiling_mibps: number;
+  browser_read_mibps: number;
+  browser_read_fallback_mibps: number;
+  native_mibps: number;
+  node_tcp_mibps: number;
+  node_ws_mibps: number;
+  dump_mibps: number;
+  nbddump_mibps: number;
+  dump_C_mibps: number;
+  hexdump_C_mibps: number;
+  xxd_mibps: number;
+  browser_p50_us: number;
+  browser_p99_us: number;
+  echo_p50_us: number;
+  first_sector_ms: number | null;
+  heap_growth_mib: number;
+  /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
+  dump_identical: boolean;
+  /** `webnbd dump -C` and hexdump -C printed the same bytes for the hexdump range. */
+  dump_C_identical: boolean;
+  machine: Record<string, string | number>;
+  /** Load average before and after: other work on the machine skews everything. */
+  load: [number, number];
+}
+
+const MiB = 1 << 20;
+const PROFILES = resolve(import.meta.dirname, '../../build/bench-profiles');
+
+function saveProfile(name: string, profile: unknown): void {
+  mkdirSync(PROFILES, { recursive: true });
+  writeFileSync(join(PROFILES, `${name}.cpuprofile`), JSON.stringify(profile));
+}
+
+async function machine(): Promise<Record<string, string | number>> {
+  const first = (s: string) => s.split('\n')[0]!;
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    chromium: first(await capture(['/usr/bin/chromium', '--version'])),
+    nbdkit: first(await capture(['nbdkit', '--version'])),
+    libnbd: (await capture(['nbdcopy', '--version'])).split('\n').find((l) => l.startsWith('libnbd')) ?? 'unknown',
+    websockify: first(await capture(['websockify', '--version'])) || 'unknown',
+  };
+}
+
+/** Node: nbdcopy, then webnbd over TCP and through websockify (median of cfg.runs each). */
+async function nodePhase(fx: Fixtures, cfg: BenchConfig): Promise<Pick<Results, 'native_mibps' | 'node_tcp_mibps' | 'node_ws_mibps'>> {
+  const native = await medianMs(['nbdcopy', '--connections=1', fx.tcpUri, 'null:'], cfg.runs);
+  const timed = async (uri: string, name: string) => {
+    const ms: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) ms.push((await nodeRead(uri)).ms);
+    if (cfg.profile) {
+      const s = new Session();
+      s.connect();
+      await s.post('Profiler.enable');
+      await s.post('Profiler.start');
+      await nodeRead(uri);
+      saveProfile(name, (await s.post('Profiler.stop')).profile);
+      s.disconnect();
+    }
+    return median(ms);
+  };
+  const tcp = await timed(fx.tcpUri, 'node-tcp');
+  const ws = await timed(fx.wsUri, 'node-ws');
+  cfg.log(`node: nbdcopy ${native.toFixed(0)} ms, webnbd tcp ${tcp.toFixed(0)} ms, ws ${ws.toFixed(0)} ms`);
+  return { native_mibps: mibps(fx.size, native), node_tcp_mibps: mibps(fx.size, tcp), node_ws_mibps: mibps(fx.size, ws) };
+}
+
+type DumpResults = Pick<Results, 'dump_mibps' | 'nbddump_mibps' | 'dump_C_mibps' | 'hexdump_C_mibps' | 'xxd_mibps' | 'dump_identical' | 'dump_C_identical'>;
+
+/** The dumps: timed with output to /dev/null; compared, untimed, through SHA-256. */
+async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
+  const hexLen = String(cfg.hexBytes);
+  const dumpCmd = [...WEBNBD, 'dump', fx.tcpUri];
+  const dumpC = [...WEBNBD, 'dump', '-C', '-n', hexLen, fx.tcpUri];
+  const nbddump = (await run(['nbddump', fx.tcpUri])).ms;
+  const dump = await medianMs(dumpCmd, cfg.runs);
+  const hexdump = (await run(['hexdump', '-C', fx.hexFile])).ms;
+  const xxd = await medianMs(['xxd', fx.hexFile], cfg.runs);
+  const dumpCms = await medianMs(dumpC, cfg.runs);
+  cfg.log(`dump: nbddump ${nbddump.toFixed(0)} ms, webnbd dump ${dump.toFixed(0)} ms; hexdump -C ${hexdump.toFixed(0)} ms, xxd ${xxd.toFixed(0)} ms, webnbd dump -C ${dumpCms.toFixed(0)} ms`);
+  if (cfg.profile) {
+    await run([process.execPath, '--cpu-prof', `--cpu-prof-dir=${PROFILES}`, ...WEBNBD.slice(1), 'dump', fx.tcpUri]);
+  }
+  // Same output? The whole dump; for -C, the first MiB (hexdump -C is slow, and this is a check).
+  const [a, b] = [await run(['nbddump', fx.tcpUri], { hash: true }), await run(dumpCmd, { hash: true })];
+  const head = String(Math.min(cfg.hexBytes, MiB));
+  const [c, d] = [await run(['hexdump', '-C', '-n', head, fx.hexFile], { hash: true }), await run([...WEBNBD, 'dump', '-C', '-n', head, fx.tcpUri], { hash: true })];
+  return {
+    nbddump_mibps: mibps(fx.size, nbddump),
+    dump_mibps: mibps(fx.size, dump),
+    hexdump_C_mibps: mibps(cfg.hexBytes, hexdump),
+    xxd_mibps: mibps(cfg.hexBytes, xxd),
+    dump_C_mibps: mibps(cfg.hexBytes, dumpCms),
+    dump_identical: a.sha256 === b.sha256 && a.outBytes === b.outBytes,
+    dump_C_identical: c.sha256 === d.sha256,
+  };
+}
+
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
+
+/** The lab page's worker (Vite names it assets/worker-HASH.js). */
+const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
+
+async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, isolated: Site, plain: Site): Promise<BrowserResults> {
+  const open = async (site: Site) => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/lab.html`);
+    await page.waitForFunction(() => 'webnbd' in window);
+    return page;
+  };
+  let page = await open(isolated);
+  const ceilingMs = await ceiling(page, fx.floodUrl, cfg.ceilingBytes);
+
+  // Isolated page: passes over the export into one SharedArrayBuffer; the worker's heap is
+  // measured (after a GC) before the first and after the last.
+  const { shared } = await prepareRead(page, fx.wsUri, fx.size);
+  if (!shared) throw new Error('the isolated page did not get a SharedArrayBuffer');
+  const dev = await WorkerDevtools.attach(browser, labWorker);
+  const heap0 = await dev.heapUsed();
+  if (cfg.profile) await dev.startProfile();
+  const passes: number[] = [];
+  for (let i = 0; i < cfg.browserPasses; i++) passes.push(await readPass(page, BROWSER_PLAN));
+  if (cfg.profile) saveProfile('browser-worker-read', await dev.stopProfile());
+  const heap1 = await dev.heapUsed();
+  await dev.detach();
+  await closeRead(page);
+  const latency = await preadLatencies(page, fx.wsUri, cfg.latencySamples);
+  const echo = await echoLatencies(page, fx.echoUrl, cfg.latencySamples);
+  await page.close();
+
+  // A page that is not isolated: reads come back as transferred ArrayBuffers.
+  page = await open(plain);
+  const { shared: plainShared } = await prepareRead(page, fx.wsUri, fx.size);
+  if (plainShared) throw new Error('the plain page got a SharedArrayBuffer');
+  const fallbackMs = await readPass(page, BROWSER_PLAN);
+  await closeRead(page);
+  await page.close();
+
+  cfg.log(`browser: ceiling ${ceilingMs.toFixed(0)} ms, passes ${passes.map((p) => p.toFixed(0)).join(' ')} ms, fallback ${fallbackMs.toFixed(0)} ms`);
+  return {
+    browser_ceiling_mibps: mibps(cfg.ceilingBytes, ceilingMs),
+    browser_read_mibps: mibps(fx.size, median(passes)),
+    browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
+    browser_p50_us: quantile(latency, 0.5),
+    browser_p99_us: quantile(latency, 0.99),
+    echo_p50_us: quantile(echo, 0.5),
+    heap_growth_mib: (heap1 - heap0) / MiB,
+  };
+}
+
+/** test/bench/first-sector.ts, from the inspector's side, if it is there yet. */
+async function firstSector(browser: Browser, fx: Fixtures, site: Site): Promise<number | null> {
+  const file = resolve(import.meta.dirname, 'first-sector.ts');
+  if (!existsSync(file)) return null;
+  const mod = (await import(/* @vite-ignore */ file)) as Record<string, unknown>;
+  const fn = (mod.default ?? Object.values(mod).find((v) => typeof v === 'function')) as ((ctx: unknown) => unknown) | undefined;
+  if (typeof fn !== 'function') return null;
+  const ms = await fn({ browser, origin: site.origin, uri: fx.wsUri, wsUri: fx.wsUri, tcpUri: fx.tcpUri });
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : null;
+}
+
+export async function runBench(cfg: BenchConfig): Promise<Results> {
+  const load0 = loadavg()[0]!;
+  const fx = await startFixtures(cfg.exportBytes, cfg.hexBytes);
+  const isolated = await serveDist(true, cfg.site);
+  const plain = await serveDist(false, cfg.site);
+  try {
+    const node = await nodePhase(fx, cfg);
+    const dumps = await dumpPhase(fx, cfg);
+    const browser = await launch();
+    const inBrowser = await browserPhase(browser, fx, cfg, isolated, plain);
+    const first = await firstSector(browser, fx, isolated);
+    if (first === null) cfg.log('first_sector_ms: test/bench/first-sector.ts is not there (yet): null');
+    return {
+      ...inBrowser, ...node, ...dumps, first_sector_ms: first,
+      machine: await machine(), load: [load0, loadavg()[0]!],
+    };
+  } finally {
+    await Promise.all([isolated.close(), plain.close()]);
+    await fx.close();
+  }
+}

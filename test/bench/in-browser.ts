@@ -1,0 +1,137 @@
+// What runs inside Chromium: the bare-WebSocket baselines (a flood into a worker, an echo from the
+// page) and webnbd's own reads and 512-byte latencies on the lab page (window.webnbd). Functions
+// passed to page.evaluate are self-contained: Playwright sends their source to the page.
+
+import type { Page } from 'playwright-core';
+import type {} from '../support/browser.js'; // window.webnbd
+
+export interface BrowserPlan {
+  request: number;
+  depth: number;
+}
+
+/** Requests of 1 MiB, 8 in flight: enough to keep the WebSocket busy (see docs/performance.md). */
+export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
+
+/**
+ * A bare WebSocket in a Web Worker receiving `bytes` from the flood server: the most any code in
+ * a worker can get through this bridge. Timed from the request to the last byte.
+ */
+export function ceiling(page: Page, url: string, bytes: number): Promise<number> {
+  return page.evaluate(async ([u, total]) => {
+    const code = `onmessage = (e) => {
+      const [url, total] = e.data;
+      const ws = new WebSocket(url, ['binary']);
+      ws.binaryType = 'arraybuffer';
+      let got = 0, t0 = 0;
+      ws.onopen = () => { t0 = performance.now(); ws.send(new Float64Array([total])); };
+      ws.onmessage = (m) => {
+        got += m.data.byteLength;
+        if (got >= total) { postMessage(performance.now() - t0); ws.close(); }
+      };
+      ws.onclose = () => { if (got < total) postMessage(-1); };
+    };`;
+    const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+    const ms = await new Promise<number>((resolve) => {
+      w.onmessage = (e: MessageEvent<number>) => resolve(e.data);
+      w.postMessage([u, total]);
+    });
+    w.terminate();
+    if (ms < 0) throw new Error('the flood ended early');
+    return ms;
+  }, [url, bytes] as const);
+}
+
+/** Connect a handle on the page and allocate the destination (SharedArrayBuffer when isolated). */
+export async function prepareRead(page: Page, uri: string, bytes: number): Promise<{ shared: boolean }> {
+  return page.evaluate(async ([u, n]) => {
+    const w = window.webnbd;
+    const h = w.create();
+    await h.connectUri(u);
+    const buf = w.allocBuffer(n);
+    Object.assign(window, { benchHandle: h, benchBuf: buf });
+    return { shared: typeof SharedArrayBuffer !== 'undefined' && buf.buffer instanceof SharedArrayBuffer };
+  }, [uri, bytes] as const);
+}
+
+/** One sequential pass over the prepared buffer: `plan.depth` reads of `plan.request` in flight. */
+export function readPass(page: Page, plan: BrowserPlan): Promise<number> {
+  return page.evaluate(async ([request, depth]) => {
+    const { benchHandle: h, benchBuf: buf } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create>; benchBuf: Uint8Array };
+    const size = buf.length;
+    let next = 0;
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      let inFlight = 0;
+      const issue = () => {
+        while (inFlight < depth && next < size) {
+          const n = Math.min(request, size - next);
+          h.pread(buf.subarray(next, next + n), next).then(() => {
+            inFlight--;
+            if (next >= size && inFlight === 0) resolve();
+            else issue();
+          }, reject);
+          inFlight++;
+          next += n;
+        }
+      };
+      issue();
+    });
+    return performance.now() - t0;
+  }, [plan.request, plan.depth] as const);
+}
+
+export function closeRead(page: Page): Promise<void> {
+  return page.evaluate(async () => {
+    const { benchHandle: h } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create> };
+    await h.shutdown();
+    h.close();
+  });
+}
+
+/** Microseconds of `n` sequential 512-byte preads from the page (after a warm-up), sorted. */
+export function preadLatencies(page: Page, uri: string, n: number): Promise<number[]> {
+  return page.evaluate(async ([u, count]) => {
+    const w = window.webnbd;
+    const h = w.create();
+    await h.connectUri(u);
+    const buf = w.allocBuffer(512);
+    const size = Number(h.getSize());
+    const us: number[] = [];
+    for (let i = -50; i < count; i++) {
+      const t0 = performance.now();
+      await h.pread(buf, ((Math.abs(i) * 7919) * 4096) % (size - 512));
+      if (i >= 0) us.push((performance.now() - t0) * 1000);
+    }
+    await h.shutdown();
+    h.close();
+    return us.sort((a, b) => a - b);
+  }, [uri, n] as const);
+}
+
+/** Microseconds of `n` round trips of a 512-byte message through the echo bridge, sorted. */
+export function echoLatencies(page: Page, url: string, n: number): Promise<number[]> {
+  return page.evaluate(async ([u, count]) => {
+    const ws = new WebSocket(u, ['binary']);
+    ws.binaryType = 'arraybuffer';
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+    let got = 0;
+    let done: () => void = () => {};
+    ws.onmessage = (m: MessageEvent<ArrayBuffer>) => {
+      got += m.data.byteLength;
+      if (got >= 512) { got -= 512; done(); }
+    };
+    const msg = new Uint8Array(512).fill(7);
+    const us: number[] = [];
+    for (let i = -50; i < count; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => { done = resolve; ws.send(msg); });
+      if (i >= 0) us.push((performance.now() - t0) * 1000);
+    }
+    ws.close();
+    return us.sort((a, b) => a - b);
+  }, [url, n] as const);
+}
+
+/** The q-quantile of sorted values. */
+export const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;

@@ -1,0 +1,58 @@
+// The table `npm run bench` prints (and docs/performance.md shows): every figure, then each target
+// of issue #7 as a ratio within the run, met or missed.
+
+import type { Results } from './harness.js';
+
+interface Target {
+  name: string;
+  value: (r: Results) => number | null;
+  goal: string;
+  met: (v: number, r: Results) => boolean;
+}
+
+export const TARGETS: Target[] = [
+  { name: 'browser_read / browser_ceiling', value: (r) => r.browser_read_mibps / r.browser_ceiling_mibps, goal: '≥ 0.95', met: (v) => v >= 0.95 },
+  { name: 'node_tcp / native', value: (r) => r.node_tcp_mibps / r.native_mibps, goal: '≥ 0.8', met: (v) => v >= 0.8 },
+  { name: 'dump / nbddump', value: (r) => r.dump_mibps / r.nbddump_mibps, goal: '≥ 20, same output', met: (v, r) => v >= 20 && r.dump_identical },
+  { name: 'dump_C / xxd', value: (r) => r.dump_C_mibps / r.xxd_mibps, goal: '≥ 2', met: (v) => v >= 2 },
+  { name: 'browser_p50 / echo_p50', value: (r) => r.browser_p50_us / r.echo_p50_us, goal: '≤ 1.5', met: (v) => v <= 1.5 },
+  { name: 'heap_growth_mib', value: (r) => r.heap_growth_mib, goal: '≤ 16', met: (v) => v <= 16 },
+];
+
+const FIGURES: [keyof Results, string][] = [
+  ['browser_ceiling_mibps', 'bare WebSocket in a worker, flood through websockify'],
+  ['browser_read_mibps', 'webnbd worker → SharedArrayBuffer, sequential'],
+  ['browser_read_fallback_mibps', 'same, page not isolated (transferred buffers)'],
+  ['native_mibps', 'nbdcopy --connections=1 URI null:'],
+  ['node_tcp_mibps', 'webnbd in Node over TCP'],
+  ['node_ws_mibps', 'webnbd in Node through websockify'],
+  ['dump_mibps', 'webnbd dump'],
+  ['nbddump_mibps', 'nbddump'],
+  ['dump_C_mibps', 'webnbd dump -C'],
+  ['hexdump_C_mibps', 'hexdump -C'],
+  ['xxd_mibps', 'xxd'],
+  ['browser_p50_us', '512-byte pread from the page, median'],
+  ['browser_p99_us', '512-byte pread from the page, 99th percentile'],
+  ['echo_p50_us', 'bare WebSocket echo of 512 bytes, median'],
+  ['first_sector_ms', 'inspector: connect to sector 0 on screen'],
+  ['heap_growth_mib', 'worker JS heap growth over the browser passes'],
+];
+
+const fmt = (v: unknown): string =>
+  typeof v !== 'number' ? String(v) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+
+/** The results and targets as Markdown tables. */
+export function report(r: Results): string {
+  const lines = ['| figure | value | what |', '| --- | ---: | --- |'];
+  for (const [k, what] of FIGURES) lines.push(`| ${k} | ${fmt(r[k])} | ${what} |`);
+  lines.push(`| dump output identical | ${r.dump_identical ? 'yes' : 'NO'} | SHA-256 of nbddump's and webnbd dump's whole output |`);
+  lines.push(`| dump -C output identical | ${r.dump_C_identical ? 'yes' : 'NO'} | hexdump -C and webnbd dump -C, first MiB |`);
+  lines.push('', '| target | value | goal | |', '| --- | ---: | --- | --- |');
+  for (const t of TARGETS) {
+    const v = t.value(r);
+    const ok = v !== null && Number.isFinite(v) && t.met(v, r);
+    lines.push(`| ${t.name} | ${fmt(v)} | ${t.goal} | ${ok ? 'met' : 'missed'} |`);
+  }
+  lines.push('', `Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join('; ')}. Load average ${r.load[0].toFixed(2)} before, ${r.load[1].toFixed(2)} after.`);
+  return lines.join('\n');
+}

@@ -1,0 +1,20 @@
+// The benchmark harness still runs end to end (tiny sizes, a few seconds): every figure comes out
+// as a number and the dumps agree. Speed is deliberately not asserted here.
+
+import { expect, it } from 'vitest';
+import { runBench } from './harness.js';
+import { TARGETS, report } from './report.js';
+
+it('bench-harness-runs-every-measurement', async () => {
+  const r = await runBench({
+    exportBytes: 2 << 20, hexBytes: 256 << 10, browserPasses: 1, ceilingBytes: 2 << 20,
+    latencySamples: 20, runs: 1, site: 'dist', profile: false, log: () => {},
+  });
+  for (const [k, v] of Object.entries(r)) {
+    if (k.endsWith('_mibps') || k.endsWith('_us') || k === 'heap_growth_mib') expect(Number.isFinite(v), k).toBe(true);
+  }
+  expect(r.first_sector_ms === null || Number.isFinite(r.first_sector_ms)).toBe(true);
+  expect(r.dump_identical).toBe(true);
+  expect(r.dump_C_identical).toBe(true);
+  expect(report(r).split('\n').filter((l) => / (met|missed) \|$/.test(l))).toHaveLength(TARGETS.length);
+});
