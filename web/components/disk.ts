@@ -5,7 +5,7 @@
 import type { RemoteHandle } from '../browser/client.js';
 import { allocBuffer } from '../browser/client.js';
 import type { Extent64 } from '../core/types.js';
-import { ExtentMap } from './extents.js';
+import { ExtentMap, STATE_ZERO } from './extents.js';
 
 /** Bytes per cached block. Reads are whole blocks (the last one may be short). */
 export const BLOCK = 64 * 1024;
@@ -19,6 +19,8 @@ const ZERO_BLOCK = new Uint8Array(BLOCK);
 export class Disk {
   readonly size: bigint;
   readonly extents: ExtentMap;
+  /** Runs of zero bytes found in blocks read (STATE_ZERO), so data that is zeros squeezes too. */
+  readonly readZeros: ExtentMap;
   /** Whether the server answers block status for base:allocation. */
   readonly hasAllocation: boolean;
   readonly #blocks = new Map<number, Uint8Array>();
@@ -30,6 +32,7 @@ export class Disk {
   constructor(readonly uri: string, readonly handle: RemoteHandle) {
     this.size = handle.getSize();
     this.extents = new ExtentMap(this.size);
+    this.readZeros = new ExtentMap(this.size);
     this.hasAllocation = handle.canMetaContext('base:allocation');
   }
 
@@ -65,6 +68,7 @@ export class Disk {
       p = this.handle.pread(buf, start).then(() => {
         this.#reading.delete(i);
         this.#blocks.set(i, buf);
+        this.readZeros.add(start, zeroRuns(buf));
         while (this.#blocks.size > CACHE_BLOCKS) this.#blocks.delete(this.#blocks.keys().next().value!);
         return buf;
       }, (e: unknown) => {
@@ -82,11 +86,11 @@ export class Disk {
   /**
    * Make sure block status is known for [start, end) (clamped to the disk): asks the server for
    * each unknown stretch, from its start, as many times as it takes (replies may stop short).
-   * A server without base:allocation is taken as all data.
+   * A server without base:allocation is taken as all data. Stops early once `signal` is aborted.
    */
-  async status(start: bigint, end: bigint): Promise<void> {
+  async status(start: bigint, end: bigint, signal?: { readonly aborted: boolean }): Promise<void> {
     if (end > this.size) end = this.size;
-    for (;;) {
+    while (!signal?.aborted) {
       const gap = this.extents.firstUnknown(start, end);
       if (gap === null) return;
       if (!this.hasAllocation) {
@@ -152,4 +156,28 @@ export class Disk {
     }));
     return out;
   }
+}
+
+/** A block as extents: runs of two or more all-zero 16-byte lines are STATE_ZERO, the rest data. */
+function zeroRuns(b: Uint8Array): { length: bigint; flags: number }[] {
+  const out: { length: bigint; flags: number }[] = [];
+  const push = (length: number, flags: number) => {
+    const last = out[out.length - 1];
+    if (last && last.flags === flags) last.length += BigInt(length);
+    else if (length > 0) out.push({ length: BigInt(length), flags });
+  };
+  let run = 0;
+  for (let at = 0; at < b.length; at += 16) {
+    let zero = at + 16 <= b.length;
+    for (let k = at; zero && k < at + 16; k++) zero = b[k] === 0;
+    if (zero) {
+      run += 16;
+      continue;
+    }
+    push(run, run >= 32 ? STATE_ZERO : 0);
+    run = 0;
+    push(Math.min(16, b.length - at), 0);
+  }
+  push(run, run >= 32 ? STATE_ZERO : 0);
+  return out;
 }

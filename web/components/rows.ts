@@ -1,7 +1,7 @@
 // The rows <nbd-hexdump> shows, as sources the view walks through a few at a time:
 // ExactRows, the whole text of a small range (exactly what `hexdump -C -s -n` prints), and
-// LazyRows, a huge range laid out from block status alone (zero runs squeezed without being
-// read), whose bytes come from the Disk's cache as they arrive. No DOM here.
+// LazyRows, a huge range laid out from block status (zero runs squeezed without being read) and,
+// once read, from the zero lines found in the data; bytes come from the Disk's cache. No DOM here.
 
 import { HexdumpC } from '../core/format/hexdump.js';
 import { NbdDump } from '../core/format/nbddump.js';
@@ -148,7 +148,7 @@ export class LazyRows implements RowSource {
     if (p >= end) return this.#hasEnd ? { kind: 'end', pos: end, next: end } : this.rowAt(end - 1n);
     const x = start + ((p - start) / 16n) * 16n;
     if (x + 16n > end) return { kind: 'short', pos: x, next: end };
-    const z = this.disk.extents.zeroAround(x);
+    const z = this.disk.extents.zeroAround(x) ?? this.disk.readZeros.zeroAround(x);
     if (z && z.end >= x + 16n) {
       const first = z.start <= start ? start : start + ((z.start - start + 15n) / 16n) * 16n;
       const lines = ((z.end < end ? z.end : end) - first) / 16n;

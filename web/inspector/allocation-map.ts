@@ -1,0 +1,150 @@
+// The allocation map: the whole disk as a grid of cells coloured from block status (data, zero,
+// hole), drawn while it builds with a progress bar, a marker where the hexdump is, and a click on a
+// cell jumps there. Block status goes through the shared Disk, so the hexdump profits from it too.
+
+import type { Disk } from '../components/disk.js';
+import { STATE_HOLE, STATE_ZERO } from '../components/extents.js';
+import { humanSize } from './words.js';
+
+const COLS = 256;
+const ROWS = 24;
+/** Requests in flight while building: the disk is cut into this many stretches at a time. */
+const PARALLEL = 4;
+/** One stretch: 64 GiB (block status requests are at most 4 GiB each). */
+const STRETCH = 64n << 30n;
+
+type Kind = 'data' | 'zero' | 'hole';
+const kindOf = (flags: number): Kind => (flags & STATE_HOLE ? 'hole' : flags & STATE_ZERO ? 'zero' : 'data');
+
+export class AllocationMap {
+  readonly canvas: HTMLCanvasElement;
+  readonly #progress: HTMLProgressElement;
+  readonly #legend: HTMLElement;
+  readonly #marker: HTMLElement;
+  #disk: Disk | null = null;
+  #abort: { aborted: boolean } = { aborted: false };
+  #frame = 0;
+  /** Called with the byte offset of a clicked cell. */
+  onJump: (offset: bigint) => void = () => {};
+
+  constructor(readonly root: HTMLElement) {
+    this.canvas = root.querySelector('canvas')!;
+    this.#progress = root.querySelector('progress')!;
+    this.#legend = root.querySelector('.legend')!;
+    this.#marker = root.querySelector('.marker')!;
+    this.canvas.addEventListener('click', (e) => {
+      const offset = this.offsetAt(e.offsetX, e.offsetY);
+      if (offset !== null) this.onJump(offset);
+    });
+    new ResizeObserver(() => this.draw()).observe(this.canvas);
+  }
+
+  /** Bytes per cell. */
+  get #cell(): bigint {
+    const size = this.#disk?.size ?? 0n;
+    const cells = BigInt(COLS * ROWS);
+    return size === 0n ? 1n : (size + cells - 1n) / cells;
+  }
+
+  /** The disk offset under a point of the canvas (CSS pixels), aligned to 512. */
+  offsetAt(x: number, y: number): bigint | null {
+    if (!this.#disk) return null;
+    const col = Math.min(COLS - 1, Math.max(0, Math.floor((x / this.canvas.clientWidth) * COLS)));
+    const row = Math.min(ROWS - 1, Math.max(0, Math.floor((y / this.canvas.clientHeight) * ROWS)));
+    const at = (BigInt(row * COLS + col) * this.#cell) / 512n * 512n;
+    return at < this.#disk.size ? at : null;
+  }
+
+  /** Map a disk: ask block status for all of it, drawing as answers come. */
+  async build(disk: Disk): Promise<void> {
+    this.#abort.aborted = true;
+    const abort = (this.#abort = { aborted: false });
+    this.#disk = disk;
+    this.#progress.hidden = false;
+    this.#legend.textContent = disk.hasAllocation ? 'Mapping…' : 'The server does not report allocation: everything is shown as data.';
+    const tick = () => {
+      this.draw();
+      if (!abort.aborted && disk.extents.known < disk.size) this.#frame = requestAnimationFrame(tick);
+    };
+    tick();
+    let next = 0n;
+    const worker = async () => {
+      while (!abort.aborted && next < disk.size) {
+        const at = next;
+        next += STRETCH;
+        await disk.status(at, at + STRETCH, abort);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+    } finally {
+      cancelAnimationFrame(this.#frame);
+      if (!abort.aborted) {
+        this.#progress.hidden = true;
+        this.draw();
+        this.#legend.textContent = this.#summary(disk);
+      }
+    }
+  }
+
+  stop(): void {
+    this.#abort.aborted = true;
+    cancelAnimationFrame(this.#frame);
+  }
+
+  /** Show where the hexdump is. */
+  mark(offset: bigint): void {
+    if (!this.#disk) return;
+    const i = Number(offset / this.#cell);
+    this.#marker.hidden = false;
+    this.#marker.style.left = `${((i % COLS) / COLS) * 100}%`;
+    this.#marker.style.top = `${(Math.floor(i / COLS) / ROWS) * 100}%`;
+    this.#marker.style.width = `${100 / COLS}%`;
+    this.#marker.style.height = `${100 / ROWS}%`;
+  }
+
+  #summary(disk: Disk): string {
+    const totals: Record<Kind, bigint> = { data: 0n, zero: 0n, hole: 0n };
+    for (const r of disk.extents.runs) totals[kindOf(r.flags)] += r.end - r.start;
+    const pc = (n: bigint) => (disk.size > 0n ? ((Number(n) / Number(disk.size)) * 100).toFixed(1) : '0.0');
+    return (['data', 'zero', 'hole'] as const).map((k) => `${k} ${humanSize(totals[k])} (${pc(totals[k])}%)`).join(' · ');
+  }
+
+  draw(): void {
+    const disk = this.#disk;
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return;
+    const w = (this.canvas.width = Math.max(COLS, Math.round(this.canvas.clientWidth * devicePixelRatio)));
+    const h = (this.canvas.height = Math.max(ROWS, Math.round(this.canvas.clientHeight * devicePixelRatio)));
+    const style = getComputedStyle(this.root);
+    const colour = (name: string, dflt: string) => style.getPropertyValue(name).trim() || dflt;
+    const paint = { data: colour('--map-data', '#1f6feb'), zero: colour('--map-zero', '#9ecbff'), hole: colour('--map-hole', '#e6e6e6'), unknown: colour('--map-unknown', '#bbb') };
+    ctx.clearRect(0, 0, w, h);
+    if (!disk) return;
+    this.#progress.value = disk.size > 0n ? Number(disk.extents.known) / Number(disk.size) : 1;
+    const cells = COLS * ROWS;
+    const cell = this.#cell;
+    const bytes = { data: new Float64Array(cells), zero: new Float64Array(cells), hole: new Float64Array(cells) };
+    for (const r of disk.extents.runs) {
+      const k = kindOf(r.flags);
+      for (let i = Number(r.start / cell); i < cells && BigInt(i) * cell < r.end; i++) {
+        const lo = BigInt(i) * cell > r.start ? BigInt(i) * cell : r.start;
+        const hi = BigInt(i + 1) * cell < r.end ? BigInt(i + 1) * cell : r.end;
+        bytes[k][i]! += Number(hi - lo);
+      }
+    }
+    const cw = w / COLS;
+    const ch = h / ROWS;
+    for (let i = 0; i < cells; i++) {
+      if (BigInt(i) * cell >= disk.size) break;
+      const { data, zero, hole } = { data: bytes.data[i]!, zero: bytes.zero[i]!, hole: bytes.hole[i]! };
+      // Any data at all shows: a cell of 1 GiB with 4 KiB of data is not empty.
+      ctx.fillStyle = data > 0 ? paint.data : zero + hole === 0 ? paint.unknown : zero >= hole ? paint.zero : paint.hole;
+      ctx.globalAlpha = data > 0 ? 0.45 + 0.55 * Math.min(1, data / Number(cell)) : 1;
+      const x = (i % COLS) * cw;
+      const y = Math.floor(i / COLS) * ch;
+      ctx.fillRect(Math.floor(x), Math.floor(y), Math.ceil(cw) - (cw > 3 ? 1 : 0), Math.ceil(ch) - (ch > 3 ? 1 : 0));
+    }
+    ctx.globalAlpha = 1;
+  }
+}

@@ -1,0 +1,314 @@
+// The disk inspector (web/pages/index.html): connect by URI, pick an export, see nbdinfo's facts,
+// the allocation map, the partitions and the filesystems at their starts, and browse the bytes.
+// The URL (?src=&export=&offset=) always says what is shown, so it can be shared.
+
+import { acquire, release, resolveUri } from '../components/connections.js';
+import type { Disk } from '../components/disk.js';
+import type { NbdHexdumpElement } from '../components/nbd-hexdump.js';
+import { AllocationMap } from './allocation-map.js';
+import { probe, type Signature } from './filesystems.js';
+import { readPartitionTable, type Partition, type PartitionTable } from './partitions.js';
+import { saveRange } from './save-range.js';
+import { inspectServer, type ServerView } from './server.js';
+import { humanSize, parseOffset, plainError, refuseUri } from './words.js';
+
+const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
+const text = (tag: string, s: string, cls?: string): HTMLElement => {
+  const e = document.createElement(tag);
+  e.textContent = s; // never innerHTML: names, descriptions and labels come from the server
+  if (cls) e.className = cls;
+  return e;
+};
+
+export class Inspector {
+  readonly dump = $<NbdHexdumpElement>('#dump');
+  readonly map = new AllocationMap($('#map'));
+  readonly #form = $<HTMLFormElement>('#connect');
+  readonly #error = $<HTMLParagraphElement>('#error');
+  #src = '';
+  #export: string | null = null;
+  #uri: string | null = null;
+  #disk: Disk | null = null;
+  #table: PartitionTable | null = null;
+  #gen = 0;
+  #urlTimer = 0;
+  #saving: AbortController | null = null;
+
+  constructor() {
+    this.#form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.open(this.#input.value, null, 0n, true);
+    });
+    this.map.onJump = (o) => this.goTo(o);
+    this.dump.addEventListener('nbd-error', (e) => this.showError(e.message));
+    this.dump.addEventListener('nbd-position', (e) => {
+      this.map.mark(e.position);
+      this.#scheduleUrl();
+    });
+    this.dump.addEventListener('nbd-select', (e) => this.#selected(e.selection));
+    $('#goto').addEventListener('submit', (e) => this.#goto(e));
+    $('#copy').addEventListener('click', () => void this.#copy());
+    $('#save').addEventListener('submit', (e) => void this.#save(e));
+    $<HTMLButtonElement>('#save [name=cancel]').addEventListener('click', () => this.#saving?.abort());
+    addEventListener('popstate', () => void this.fromUrl());
+  }
+
+  get #input(): HTMLInputElement { return this.#form.elements.namedItem('src') as HTMLInputElement; }
+
+  /** Open what the URL says. */
+  async fromUrl(): Promise<void> {
+    const q = new URLSearchParams(location.search);
+    const src = q.get('src');
+    if (!src) return;
+    await this.open(src, q.get('export'), parseOffset(q.get('offset') ?? '0') ?? 0n, false);
+  }
+
+  showError(message: string | null): void {
+    this.#error.hidden = message === null;
+    this.#error.textContent = message ?? '';
+  }
+
+  /** Connect to `src` and show `exportName` (the URI's own when null) from `position`. */
+  async open(src: string, exportName: string | null, position: bigint, push: boolean): Promise<void> {
+    const gen = ++this.#gen;
+    this.#input.value = src;
+    const refused = refuseUri(src);
+    if (refused) {
+      this.showError(refused);
+      return;
+    }
+    let uri: string;
+    try {
+      uri = resolveUri(src, exportName);
+    } catch (e) {
+      this.showError(plainError(e));
+      return;
+    }
+    this.showError(null);
+    this.#src = src.trim();
+    this.#export = exportName;
+    this.#setUrl(position, push);
+    $<HTMLElement>('main').hidden = false;
+    this.#clearPanels();
+    this.dump.position = position;
+    this.dump.src = this.#src;
+    if (exportName === null) this.dump.removeAttribute('export');
+    else this.dump.export = exportName;
+    // The server's list and facts, and the shared connection for map and partitions, side by side.
+    const server = inspectServer(this.#src, exportName).then((v) => gen === this.#gen && this.#showServer(v), (e: unknown) => {
+      if (gen === this.#gen) this.showError(plainError(e, `to ${this.#src}`));
+    });
+    if (this.#uri) release(this.#uri);
+    this.#uri = uri;
+    this.#disk = null;
+    try {
+      const disk = await acquire(uri);
+      if (gen !== this.#gen) return;
+      this.#disk = disk;
+      this.map.mark(this.dump.position);
+      await Promise.all([this.#showPartitions(disk, gen), this.map.build(disk), server]);
+    } catch (e) {
+      if (gen === this.#gen) this.showError(plainError(e, `to ${this.#src}`));
+    }
+  }
+
+  /** Scroll the hexdump to byte `o` and mark it. */
+  goTo(o: bigint): void {
+    this.dump.position = o;
+    this.dump.selection = { start: o, end: o + 1n };
+    this.dump.focus();
+  }
+
+  #clearPanels(): void {
+    this.map.stop();
+    $('#exports ul').replaceChildren();
+    $('#exports .note').textContent = 'Listing…';
+    $('#info pre').textContent = '';
+    $('#partitions .note').textContent = 'Reading…';
+    $('#partitions table').toggleAttribute('hidden', true);
+    $('#partitions tbody').replaceChildren();
+  }
+
+  #setUrl(position: bigint, push: boolean): void {
+    const u = new URL(location.href);
+    u.searchParams.set('src', this.#src);
+    if (this.#export === null) u.searchParams.delete('export');
+    else u.searchParams.set('export', this.#export);
+    u.searchParams.set('offset', String(position));
+    if (u.href === location.href) return;
+    if (push) history.pushState(null, '', u);
+    else history.replaceState(null, '', u);
+  }
+
+  /** The URL follows scrolling, a moment after it stops. */
+  #scheduleUrl(): void {
+    clearTimeout(this.#urlTimer);
+    this.#urlTimer = window.setTimeout(() => this.#setUrl(this.dump.position, false), 250);
+  }
+
+  #showServer(v: ServerView): void {
+    const note = $('#exports .note');
+    const list = $('#exports ul');
+    if (v.exports) {
+      note.textContent = v.exports.length ? `${v.exports.length} export${v.exports.length === 1 ? '' : 's'}:` : 'The server lists no exports.';
+      const current = this.#export ?? this.dump.disk?.handle.getExportName() ?? '';
+      for (const e of v.exports) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.append(text('span', e.name === '' ? '(default export)' : e.name, 'name'));
+        if (e.description) b.append(text('span', e.description, 'desc'));
+        b.setAttribute('aria-current', String(e.name === current));
+        b.addEventListener('click', () => void this.open(this.#src, e.name, 0n, true));
+        const li = document.createElement('li');
+        li.append(b);
+        list.append(li);
+      }
+    } else {
+      note.textContent = `The server would not list its exports${v.listError ? `: ${v.listError.message}` : '.'}`;
+    }
+    $('#info pre').textContent = v.info ?? (v.infoError ? plainError(v.infoError) : '');
+    if (v.infoError) this.showError(plainError(v.infoError, `for export “${this.#export ?? ''}”`));
+  }
+
+  async #showPartitions(disk: Disk, gen: number): Promise<void> {
+    const read = (o: bigint, n: number) => disk.read(o, o + BigInt(n) > disk.size ? disk.size : o + BigInt(n));
+    const table = await readPartitionTable(read, disk.size);
+    if (gen !== this.#gen) return;
+    this.#table = table;
+    const note = $('#partitions .note');
+    const body = $('#partitions tbody');
+    if (table.scheme === 'none') {
+      const fs = await probe(read, 0n, disk.size);
+      if (gen !== this.#gen) return;
+      note.textContent = fs ? `No partition table; the whole disk is ${describe(fs)}.` : 'No partition table, and no filesystem recognised at the start of the disk.';
+      return;
+    }
+    const ss = table.sectorSize;
+    note.textContent = `${table.scheme === 'gpt' ? 'GPT' : 'MBR'} partition table${table.diskGuid ? `, disk ${table.diskGuid}` : ''}, ${ss}-byte sectors.${table.warnings.length ? ` Warning: ${table.warnings.join('; ')}.` : ''}`;
+    $('#partitions table').toggleAttribute('hidden', false);
+    for (const p of table.partitions) body.append(this.#partitionRow(p, ss));
+    await Promise.all(table.partitions.map(async (p, i) => {
+      const cell = body.children[i]!.lastElementChild!;
+      if (gen === this.#gen) cell.textContent = p.extended ? '(logical partitions)' : await this.#contents(read, p);
+    }));
+  }
+
+  /** What a partition holds: a filesystem, a partition table of its own, or nothing known. */
+  async #contents(read: (o: bigint, n: number) => Promise<Uint8Array>, p: Partition): Promise<string> {
+    try {
+      const fs = await probe(read, p.start, p.size);
+      if (fs) return describe(fs);
+      const inner = await readPartitionTable((o, n) => read(p.start + o, n), p.size);
+      return inner.scheme === 'none' ? '—' : `${inner.scheme === 'gpt' ? 'GPT' : 'MBR'} partition table (${inner.partitions.length} partitions)`;
+    } catch (e) {
+      return `could not read: ${plainError(e)}`;
+    }
+  }
+
+  #partitionRow(p: Partition, ss: number): HTMLTableRowElement {
+    const tr = document.createElement('tr');
+    const jump = document.createElement('button');
+    jump.type = 'button';
+    jump.textContent = String(p.number);
+    jump.title = `Go to the start of partition ${p.number}`;
+    const cells = [
+      text('td', p.typeName ? `${p.typeName} (${p.type})` : p.type, 'type'),
+      text('td', `${p.start / BigInt(ss)}s (${p.start})`, 'num'),
+      text('td', humanSize(p.size), 'num'),
+      text('td', p.name),
+      text('td', '…', 'fs'),
+    ];
+    const first = document.createElement('td');
+    first.append(jump);
+    tr.append(first, ...cells);
+    tr.addEventListener('click', () => {
+      this.goTo(p.start);
+      const f = $<HTMLFormElement>('#save');
+      (f.elements.namedItem('start') as HTMLInputElement).value = String(p.start);
+      (f.elements.namedItem('length') as HTMLInputElement).value = String(p.size);
+    });
+    return tr;
+  }
+
+  #goto(e: Event): void {
+    e.preventDefault();
+    const f = e.target as HTMLFormElement;
+    const raw = (f.elements.namedItem('at') as HTMLInputElement).value;
+    const sectors = (f.elements.namedItem('unit') as HTMLSelectElement).value === 'sectors';
+    const ss = this.#table?.sectorSize ?? 512;
+    let o = parseOffset(raw, ss);
+    if (o !== null && sectors && !/s\s*$/i.test(raw)) o *= BigInt(ss);
+    const size = this.dump.size;
+    if (o === null) return this.showError(`“${raw}” is not an offset. Use a number (2048), hex (0x1be), sectors (2048s) or a size (1M).`);
+    if (size !== null && o >= size) return this.showError(`Offset ${o} is past the end of the export (${size} bytes).`);
+    this.showError(null);
+    this.goTo(o);
+  }
+
+  #selected(s: { start: bigint; end: bigint } | null): void {
+    ($('#copy') as HTMLButtonElement).disabled = s === null;
+    $('#selection').textContent = s ? `Selected ${s.end - s.start} byte${s.end - s.start === 1n ? '' : 's'} at ${s.start} (0x${s.start.toString(16)})` : '';
+    if (s && s.end - s.start > 1n) {
+      const f = $<HTMLFormElement>('#save');
+      (f.elements.namedItem('start') as HTMLInputElement).value = String(s.start);
+      (f.elements.namedItem('length') as HTMLInputElement).value = String(s.end - s.start);
+    }
+  }
+
+  async #copy(): Promise<void> {
+    try {
+      const hex = await this.dump.copySelection();
+      $('#selection').textContent = `Copied ${hex.split(/\s+/).filter(Boolean).length} bytes as hex.`;
+    } catch (e) {
+      this.showError(`Could not copy: ${plainError(e)}`);
+    }
+  }
+
+  async #save(e: Event): Promise<void> {
+    e.preventDefault();
+    const f = e.target as HTMLFormElement;
+    const field = (n: string) => f.elements.namedItem(n) as HTMLInputElement;
+    const status = f.querySelector('.status')!;
+    const bar = f.querySelector('progress')!;
+    const disk = this.#disk;
+    const start = parseOffset(field('start').value, this.#table?.sectorSize);
+    const length = parseOffset(field('length').value, this.#table?.sectorSize);
+    if (!disk || start === null || length === null || length === 0n) {
+      status.textContent = disk ? 'Give a start and a length, e.g. 0 and 1M.' : 'Connect first.';
+      return;
+    }
+    const end = start + length > disk.size ? disk.size : start + length;
+    this.#saving?.abort();
+    const ctl = (this.#saving = new AbortController());
+    bar.hidden = false;
+    bar.value = 0;
+    (f.elements.namedItem('cancel') as HTMLButtonElement).hidden = false;
+    status.textContent = `Reading ${humanSize(end - start)}…`;
+    try {
+      const blob = await saveRange(disk, start, end, {
+        signal: ctl.signal,
+        onProgress: (done, total) => {
+          bar.value = Number(done) / Number(total);
+          status.textContent = `${humanSize(done)} of ${humanSize(total)}`;
+        },
+      });
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `${(this.#export ?? disk.handle.getExportName()) || 'disk'}-${start}-${end - start}.bin`.replace(/[^\w.-]+/g, '_');
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      status.textContent = `Saved ${humanSize(end - start)} as ${a.download}.`;
+    } catch (err) {
+      status.textContent = ctl.signal.aborted ? 'Cancelled.' : `Could not save: ${plainError(err)}`;
+    } finally {
+      bar.hidden = true;
+      (f.elements.namedItem('cancel') as HTMLButtonElement).hidden = true;
+      if (this.#saving === ctl) this.#saving = null;
+    }
+  }
+}
+
+function describe(fs: Signature): string {
+  return [fs.type, fs.version && fs.version !== fs.type ? `(${fs.version})` : '', fs.label ? `“${fs.label}”` : '', fs.uuid ? `UUID ${fs.uuid}` : '']
+    .filter(Boolean).join(' ');
+}

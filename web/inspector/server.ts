@@ -1,0 +1,111 @@
+// What the inspector asks the server before showing an export, as nbdinfo --list does: a handle
+// in opt mode lists the exports (NBD_OPT_LIST), then NBD_OPT_INFO (or NBD_OPT_GO) on the chosen
+// one fills the info panel; the connection is then given up (the views use the shared one).
+
+import { create, type RemoteHandle } from '../browser/client.js';
+import { formatInfo, type ConnectionInfo, type ExportInfo } from '../core/format/nbdinfo.js';
+import { NbdError } from '../core/errors.js';
+import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED } from '../core/types.js';
+
+export interface ListedExport {
+  name: string;
+  description: string;
+}
+
+export interface ServerView {
+  /** The exports the server listed, or null when it would not list them. */
+  exports: ListedExport[] | null;
+  /** Why listing failed. */
+  listError?: NbdError;
+  /** nbdinfo's text for the export, or null when the server refused it. */
+  info: string | null;
+  infoError?: NbdError;
+  size?: bigint;
+}
+
+const attempt = <T>(f: () => T): T | undefined => {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+};
+
+function connectionInfo(h: RemoteHandle): ConnectionInfo {
+  return {
+    protocol: attempt(() => h.getProtocol()),
+    tlsNegotiated: attempt(() => h.getTlsNegotiated()),
+    structuredReplies: attempt(() => h.getStructuredRepliesNegotiated()),
+  };
+}
+
+async function exportInfo(h: RemoteHandle, listed: ListedExport | undefined): Promise<ExportInfo> {
+  const info: ExportInfo = {
+    exportName: attempt(() => h.getCanonicalExportName()) ?? h.getExportName(),
+    size: h.getSize(),
+    uri: attempt(() => h.getUri()),
+    description: listed?.description ?? attempt(() => h.getExportDescription()),
+    isRotational: attempt(() => h.isRotational()),
+    isReadOnly: attempt(() => h.isReadOnly()),
+    canCache: attempt(() => h.canCache()),
+    canDf: attempt(() => h.canDf()),
+    canFastZero: attempt(() => h.canFastZero()),
+    canFlush: attempt(() => h.canFlush()),
+    canFua: attempt(() => h.canFua()),
+    canMultiConn: attempt(() => h.canMultiConn()),
+    canTrim: attempt(() => h.canTrim()),
+    canZero: attempt(() => h.canZero()),
+    blockSizeMinimum: attempt(() => h.getBlockSize(SIZE_MINIMUM)),
+    blockSizePreferred: attempt(() => h.getBlockSize(SIZE_PREFERRED)),
+    blockSizeMaximum: attempt(() => h.getBlockSize(SIZE_MAXIMUM)),
+  };
+  if (h.aioIsNegotiating()) {
+    const contexts: string[] = [];
+    await h.optListMetaContext((name: string) => { contexts.push(name); }).then(() => { info.contexts = contexts; }, () => {});
+  }
+  return info;
+}
+
+/**
+ * List the exports of the server at `uri`, then describe `exportName` (the URI's own export when
+ * null). Connection failures throw; a server that will not list or describe says so in the result.
+ */
+export async function inspectServer(uri: string, exportName: string | null): Promise<ServerView> {
+  const h = create();
+  try {
+    h.setOptMode(true);
+    h.setFullInfo(true);
+    await h.connectUri(uri);
+    const view: ServerView = { exports: null, info: null };
+    if (h.aioIsNegotiating()) {
+      const listed: ListedExport[] = [];
+      try {
+        await h.optList((name: string, description: string) => { listed.push({ name, description }); });
+        view.exports = listed;
+      } catch (e) {
+        view.listError = e as NbdError;
+      }
+      if (exportName !== null) h.setExportName(exportName);
+      h.setRequestMetaContext(false);
+      try {
+        await h.optInfo();
+      } catch {
+        try {
+          await h.optGo();
+        } catch (e) {
+          view.infoError = e as NbdError;
+          return view;
+        }
+      }
+    }
+    const name = exportName ?? h.getExportName();
+    const exp = await exportInfo(h, view.exports?.find((e) => e.name === name));
+    view.size = exp.size;
+    view.info = formatInfo(connectionInfo(h), exp);
+    return view;
+  } finally {
+    if (h.aioIsNegotiating()) await h.optAbort().catch(() => {});
+    else if (h.aioIsReady()) await h.shutdown().catch(() => {});
+    h.close();
+  }
+}

@@ -1,0 +1,68 @@
+// Words for people: sizes ("1.5 GiB"), offsets typed by hand ("0x1000", "2048s", "1M"), the
+// only URIs a page can use, and errors explained in plain words rather than errno names.
+
+import { NbdError } from '../core/errors.js';
+
+/** 1536 → "1.5 KiB"; exact byte counts below 1 KiB. */
+export function humanSize(n: bigint): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let v = Number(n);
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} bytes` : `${v < 10 && v !== Math.floor(v) ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+const SUFFIX: Record<string, bigint> = { '': 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n };
+
+/**
+ * An offset as typed: decimal or 0x hex, optionally with K/M/G/T/P (binary) or "s" (sectors of
+ * `sector` bytes). Null when it is not one.
+ */
+export function parseOffset(text: string, sector = 512): bigint | null {
+  const m = /^\s*(0x[0-9a-f]+|\d+)\s*(k|m|g|t|p|s)?i?b?\s*$/i.exec(text);
+  if (!m) return null;
+  const n = BigInt(m[1]!);
+  const unit = (m[2] ?? '').toLowerCase();
+  return unit === 's' ? n * BigInt(sector) : n * SUFFIX[unit]!;
+}
+
+/** Why a URI cannot be used from a page, or null when it can (nbd+ws:// and nbds+wss:// only). */
+export function refuseUri(uri: string): string | null {
+  const scheme = /^\s*([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase();
+  if (!scheme) return 'That is not a URI. Try nbd+ws://HOST:PORT/EXPORT.';
+  if (scheme === 'nbd+ws' || scheme === 'nbds+wss') return null;
+  if (scheme === 'nbd' || scheme === 'nbds' || scheme === 'nbd+unix' || scheme === 'nbds+unix') {
+    return `A web page cannot open ${scheme}:// connections itself. Put the server behind \`webnbd bridge\` and use the nbd+ws:// URI it prints.`;
+  }
+  return `Only nbd+ws:// and nbds+wss:// URIs can be opened here (not ${scheme}:).`;
+}
+
+/** An error as a sentence for the page, with the technical detail after it. */
+export function plainError(e: unknown, where = ''): string {
+  if (!(e instanceof NbdError)) return e instanceof Error ? e.message : String(e);
+  const at = where ? ` ${where}` : '';
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `Could not connect to the bridge${at}. Is \`webnbd bridge\` running there, and does it allow this page's origin (${location.origin})? (${e.message})`;
+    case 'ECONNRESET':
+    case 'ENOTCONN':
+    case 'ESHUTDOWN':
+      return `The connection${at} was lost: the bridge or the NBD server went away. (${e.message})`;
+    case 'ENOENT':
+      return `The server has no such export${at}. (${e.message})`;
+    case 'EPERM':
+    case 'EACCES':
+      return `The server refused${at}. (${e.message})`;
+    case 'EPROTO':
+      return `Something that is not an NBD server answered${at}. (${e.message})`;
+    case 'EINVAL':
+      return e.context === 'nbd_connect_uri' ? `That URI cannot be used: ${e.detail}.` : e.message;
+    case 'ECANCELED':
+      return 'Cancelled.';
+    default:
+      return e.message;
+  }
+}
