@@ -2,9 +2,9 @@
 // from chunks split anywhere, "*" squeezing of repeated lines, zero runs skipped in O(1), and
 // 64-bit offsets kept as two 32-bit halves so no line pays for a bigint.
 
-/** Allocates an output buffer; its contents need not be zeroed (Node passes Buffer.allocUnsafe). */
 import { HEX_DIGITS, LITTLE_ENDIAN } from './words.js';
 
+/** Allocates an output buffer; its contents need not be zeroed (Node passes Buffer.allocUnsafeSlow). */
 export type Alloc = (size: number) => Uint8Array;
 
 export interface LineFormatterOptions {
@@ -275,8 +275,9 @@ export abstract class LineFormatter {
     let prevIdx = 0;
     let hasPrev = this.#hasPrev;
     let starred = this.#starred;
-    for (; s < end; s += 16) {
-      if (hasPrev && (this.#noEnd || this.#squeezable()) && eq16(src, s, prevArr, prevIdx)) {
+    let squeezable = this.#squeezableLines((end - s) >> 4);
+    for (; s < end; s += 16, squeezable--) {
+      if (hasPrev && squeezable > 0 && eq16(src, s, prevArr, prevIdx)) {
         if (!starred) { p = this.star(out, p); starred = true; }
       } else {
         p = this.line(src, s, out, out32, p);
@@ -291,6 +292,15 @@ export abstract class LineFormatter {
     this.#hasPrev = hasPrev;
     this.#starred = starred;
     return p;
+  }
+
+  /** How many of the next n lines may be squeezed (those before the squeeze end). */
+  #squeezableLines(n: number): number {
+    if (this.#noEnd) return n;
+    const left = ((BigInt(this.#endHi) << 32n) | BigInt(this.#endLo)) - this.#offset();
+    if (left <= 0n) return 0;
+    const lines = (left + 15n) >> 4n;
+    return lines < BigInt(n) ? Number(lines) : n;
   }
 
   /** Move the offset on by `n` bytes of lines already accounted for. */

@@ -1,0 +1,135 @@
+// `webnbd info` and `webnbd list`: nbdinfo --no-content and nbdinfo --list. The handle works in
+// opt mode, as nbdinfo's does: NBD_OPT_INFO (or NBD_OPT_GO) per export, then the getters.
+
+import type { NbdHandle } from '../node/index.js';
+import { formatInfo, formatList, type ConnectionInfo, type ExportInfo } from '../core/format/nbdinfo.js';
+import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED } from '../core/types.js';
+import { COLOUR_OPTIONS, oneUri, parse, wantColour } from './args.js';
+import { attempt, connect, disconnect } from './connect.js';
+import type { Command, Io } from './main.js';
+
+const OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...COLOUR_OPTIONS } as const;
+
+function connectionInfo(h: NbdHandle): ConnectionInfo {
+  return {
+    protocol: attempt(() => h.getProtocol()),
+    tlsNegotiated: attempt(() => h.getTlsNegotiated()),
+    structuredReplies: attempt(() => h.getStructuredRepliesNegotiated()),
+  };
+}
+
+/**
+ * nbdinfo's show_one_export: ask for the export's details and read them back. On failure the
+ * error goes to stderr and the result is null (the other exports are still shown).
+ */
+async function queryExport(h: NbdHandle, io: Io, listed: { description: string } | null): Promise<ExportInfo | null> {
+  attempt(() => h.setRequestMetaContext(false));
+  if (h.aioIsNegotiating()) {
+    try {
+      await h.optInfo();
+    } catch {
+      try {
+        await h.optGo();
+      } catch (e) {
+        const name = h.getExportName();
+        io.err(`webnbd: ${(e as Error).message}${name === '' ? ' for the default export' : ` for export: ${name}`}`);
+        if (!listed) io.err("webnbd: suggestion: to list all exports on the server, use 'webnbd list'");
+        return null;
+      }
+    }
+  }
+  const info: ExportInfo = {
+    exportName: attempt(() => h.getCanonicalExportName()) ?? h.getExportName(),
+    size: h.getSize(),
+    uri: attempt(() => h.getUri()),
+    description: listed ? listed.description : attempt(() => h.getExportDescription()),
+    isRotational: attempt(() => h.isRotational()),
+    isReadOnly: attempt(() => h.isReadOnly()),
+    canCache: attempt(() => h.canCache()),
+    canDf: attempt(() => h.canDf()),
+    canFastZero: attempt(() => h.canFastZero()),
+    canFlush: attempt(() => h.canFlush()),
+    canFua: attempt(() => h.canFua()),
+    canMultiConn: attempt(() => h.canMultiConn()),
+    canTrim: attempt(() => h.canTrim()),
+    canZero: attempt(() => h.canZero()),
+    blockSizeMinimum: attempt(() => h.getBlockSize(SIZE_MINIMUM)),
+    blockSizePreferred: attempt(() => h.getBlockSize(SIZE_PREFERRED)),
+    blockSizeMaximum: attempt(() => h.getBlockSize(SIZE_MAXIMUM)),
+  };
+  try {
+    const contexts: string[] = [];
+    await h.optListMetaContext((name) => { contexts.push(name); });
+    info.contexts = contexts;
+  } catch {
+    // Not negotiating any more (oldstyle, or after NBD_OPT_GO), or no structured replies.
+  }
+  return info;
+}
+
+async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number> {
+  const { values: v, positionals, tokens } = parse(cmd, argv, OPTIONS);
+  if (v.help) return io.write(cmd === 'info' ? INFO_HELP : LIST_HELP).then(() => 0);
+  const uri = oneUri(cmd, positionals);
+  const opts = { json: v.json ?? false, colour: !v.json && wantColour(tokens, io.isTTY) };
+  const h = await connect(uri, (h) => {
+    h.setOptMode(true);
+    h.setFullInfo(true);
+  });
+  let ok = true;
+  let text: string;
+  try {
+    if (cmd === 'info') {
+      const exp = await queryExport(h, io, null);
+      ok = exp !== null;
+      text = formatInfo(connectionInfo(h), exp, opts);
+    } else {
+      const listed: { name: string; description: string }[] = [];
+      await h.optList((name, description) => { listed.push({ name, description }); });
+      const conn = connectionInfo(h);
+      const exports: (ExportInfo | null)[] = [];
+      for (const e of listed) {
+        h.setExportName(e.name);
+        const exp = await queryExport(h, io, e);
+        ok &&= exp !== null;
+        exports.push(exp);
+      }
+      text = formatList(conn, exports, opts);
+    }
+  } finally {
+    await disconnect(h);
+  }
+  // Like nbdinfo, print only once everything is known.
+  await io.write(text);
+  return ok ? 0 : 1;
+}
+
+const INFO_HELP = `Usage: webnbd info [--json] [--colour|--no-colour] NBD-URI
+
+Show what the NBD server says about the export: its size, flags, block sizes and
+metadata contexts, as nbdinfo --no-content does.
+
+  --json                  print JSON instead of text
+  --colour, --no-colour   ANSI colours (default: when stdout is a terminal)
+  -h, --help              show this help
+`;
+
+const LIST_HELP = `Usage: webnbd list [--json] [--colour|--no-colour] NBD-URI
+
+List every export of the NBD server with its details, as nbdinfo --list does.
+The export name in the URI is ignored.
+
+  --json                  print JSON instead of text
+  --colour, --no-colour   ANSI colours (default: when stdout is a terminal)
+  -h, --help              show this help
+`;
+
+export const info: Command = {
+  summary: 'show information about an export (nbdinfo --no-content)',
+  run: (argv, io) => run('info', argv, io),
+};
+
+export const list: Command = {
+  summary: 'list the exports of a server (nbdinfo --list)',
+  run: (argv, io) => run('list', argv, io),
+};

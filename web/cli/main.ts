@@ -1,0 +1,137 @@
+// The `webnbd` command: one table of subcommands, global --help and --version, and one rule for
+// failures: a single line "webnbd: ..." on stderr and exit status 1, never a stack trace.
+
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { NbdError } from '../core/errors.js';
+import { UsageError } from './args.js';
+import { Output } from './output.js';
+
+/** What a subcommand may do to the outside world. */
+export interface Io {
+  /** Write to stdout, waiting while the reader is behind. */
+  write(chunk: string | Uint8Array): Promise<void>;
+  /** One line on stderr. */
+  err(line: string): void;
+  /** Whether stdout is a terminal (the colour default). */
+  readonly isTTY: boolean;
+  /** Whether the reader of stdout has gone away: stop. */
+  readonly closed: boolean;
+}
+
+export interface Command {
+  /** One line for `webnbd --help`. */
+  summary: string;
+  /** Run with the arguments after the subcommand's name; resolve to the exit status. */
+  run(argv: string[], io: Io): Promise<number>;
+}
+
+/** A subcommand in the table: its summary, and its module, loaded only when it runs. */
+export interface Entry {
+  summary: string;
+  load(): Promise<Command>;
+}
+
+/** The subcommands. */
+export const COMMANDS: Record<string, Entry> = {
+  info: { summary: 'show information about an export (nbdinfo --no-content)', load: async () => (await import('./info.js')).info },
+  list: { summary: 'list the exports of a server (nbdinfo --list)', load: async () => (await import('./info.js')).list },
+  map: { summary: 'show the allocation map of an export (nbdinfo --map)', load: async () => (await import('./map.js')).map },
+  dump: {
+    summary: 'hexdump the content of an export (nbddump; hexdump -C with -C)',
+    load: async () => (await import('./dump.js')).dump,
+  },
+  bridge: {
+    summary: 'let browsers reach an NBD server through websockify',
+    load: async () => {
+      const { bridgeCommand } = await import('./bridge.js');
+      return { summary: '', run: (argv) => bridgeCommand(argv) };
+    },
+  },
+  cc: { summary: 'compile a libnbd C program to run in the browser', load: async () => (await import('./cc.js')).cc },
+  'run-wasm': {
+    summary: 'compile a libnbd C program and run it in a browser',
+    load: async () => (await import('./run-wasm.js')).runWasmCommand,
+  },
+};
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`);
+  return `Usage: webnbd COMMAND [OPTIONS] NBD-URI
+
+libnbd's tools for the Network Block Device, in TypeScript. Commands:
+
+${lines.join('\n')}
+
+NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or
+nbd+ws://HOST[:PORT]/EXPORT (nbds+wss://) through a websockify bridge.
+
+Run 'webnbd COMMAND --help' for a command's options; 'webnbd --version' for the version.
+`;
+}
+
+/** The message a failure is reported with: its own words, never a stack. */
+export function describe(e: unknown): string {
+  if (e instanceof NbdError || e instanceof UsageError) return e.message;
+  if (e instanceof Error) return `internal error: ${e.message}`;
+  return `internal error: ${String(e)}`;
+}
+
+/** Run the command line `argv` (without node and the script); resolve to the exit status. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const entry = name === 'help' && rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
+    if (entry) return (await entry.load()).run(['--help'], io);
+    await io.write(usage());
+    return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    await io.write(`webnbd ${version()}\n`);
+    return 0;
+  }
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    throw new UsageError(name.startsWith('-')
+      ? `unknown option '${name}' (see 'webnbd --help')`
+      : `unknown command '${name}' (see 'webnbd --help')`);
+  }
+  return (await entry.load()).run(rest, io);
+}
+
+/** The process side: real stdout and stderr, exit status, no stack traces. */
+export async function cli(argv: string[] = process.argv.slice(2)): Promise<never> {
+  const out = new Output();
+  const fail = (e: unknown): never => {
+    process.stderr.write(`webnbd: ${describe(e)}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  const io: Io = {
+    write: (chunk) => out.write(chunk),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    isTTY: process.stdout.isTTY === true,
+    get closed() { return out.closed; },
+  };
+  let status: number;
+  try {
+    status = await main(argv, io);
+  } catch (e) {
+    return fail(e);
+  }
+  await out.flush();
+  process.exit(status);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void cli();
