@@ -29,8 +29,12 @@ mergeInto(LibraryManager.library, {
 
   // The standard streams, byte for byte (emscripten's TTY drops NULs and decodes UTF-8). stdout
   // stays a TTY for musl, so it is line buffered, as a native run under `stdbuf -oL` is.
+#if SYSCALLS_REQUIRE_FILESYSTEM
   fd_write__deps: ['$SYSCALLS'],
-  fd_write__postset: '', // emscripten's flushes its own stdout buffer, which this one does not use
+#else
+  // Its postset flushes stdio at exit (___stdio_exit) in builds without a filesystem.
+  fd_write__deps: ['$SYSCALLS', '$flush_NO_FILESYSTEM'],
+#endif
   fd_write: function (fd, iov, iovcnt, pnum) {
     if ((fd === 1 || fd === 2) && Module.webnbd) {
       var num = 0;

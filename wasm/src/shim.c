@@ -28,10 +28,40 @@ struct nbd_handle {
   bool uri_allow_local_file;
 };
 
+/* The core numbers errors as Linux does (as libnbd there, and the NBD protocol); emscripten's
+ * libc numbers them as WASI does. Every errno that crosses between them goes through here.
+ */
+static const struct { int c, linux; } errnos[] = {
+  { EPERM, 1 }, { ENOENT, 2 }, { ESRCH, 3 }, { EINTR, 4 }, { EIO, 5 }, { ENXIO, 6 }, { EBADF, 9 },
+  { ECHILD, 10 }, { EAGAIN, 11 }, { ENOMEM, 12 }, { EACCES, 13 }, { EFAULT, 14 }, { EBUSY, 16 },
+  { EEXIST, 17 }, { ENODEV, 19 }, { EINVAL, 22 }, { EFBIG, 27 }, { ENOSPC, 28 }, { EROFS, 30 },
+  { EPIPE, 32 }, { ERANGE, 34 }, { ENAMETOOLONG, 36 }, { ENOSYS, 38 }, { EPROTO, 71 },
+  { EOVERFLOW, 75 }, { ENOTSUP, 95 }, { EADDRINUSE, 98 }, { ENETUNREACH, 101 },
+  { ECONNABORTED, 103 }, { ECONNRESET, 104 }, { ENOTCONN, 107 }, { ESHUTDOWN, 108 },
+  { ETIMEDOUT, 110 }, { ECONNREFUSED, 111 }, { EHOSTUNREACH, 113 }, { EDQUOT, 122 },
+  { ECANCELED, 125 },
+};
+
+static int
+to_linux (int e)
+{
+  for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++)
+    if (errnos[i].c == e) return errnos[i].linux;
+  return e;
+}
+
+static int
+from_linux (int e)
+{
+  for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++)
+    if (errnos[i].linux == e) return errnos[i].c;
+  return e;
+}
+
 static void
 set_error (const char *context, int errnum, const char *detail)
 {
-  webnbd_js_set_error (context, errnum, detail);
+  webnbd_js_set_error (context, to_linux (errnum), detail);
   errno = errnum;
 }
 
@@ -49,6 +79,7 @@ dispatch (struct nbd_handle *h)
   h->dispatching = 1;
   while (webnbd_js_next_event (h->id, &ev)) {
     int r = 0;
+    ev.error = from_linux (ev.error);
     switch (ev.kind) {
     case WEBNBD_EV_COMPLETION:
       r = ((int (*) (void *, int *)) ev.fn) (ev.user_data, &ev.error);
@@ -78,7 +109,7 @@ dispatch (struct nbd_handle *h)
       ((void (*) (void *)) ev.fn) (ev.user_data);
       break;
     }
-    webnbd_js_event_done (h->id, ev.token, r, ev.error);
+    webnbd_js_event_done (h->id, ev.token, r, to_linux (ev.error));
   }
   h->dispatching = 0;
 }
@@ -97,7 +128,7 @@ webnbd_invoke (struct nbd_handle *h, const char *name, const uint64_t *args, int
     dispatch (h);
   }
   if (s == -1)
-    errno = webnbd_js_get_errno ();
+    errno = from_linux (webnbd_js_get_errno ());
   return s;
 }
 
@@ -150,7 +181,7 @@ nbd_get_error (void)
 int
 nbd_get_errno (void)
 {
-  return webnbd_js_get_errno ();
+  return from_linux (webnbd_js_get_errno ());
 }
 
 /* ---- What only C has ---- */

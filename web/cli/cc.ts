@@ -28,7 +28,7 @@ export const EMCC_FLAGS = [
   '-sASYNCIFY_STACK_SIZE=65536',
   '-sMODULARIZE', '-sEXPORT_ES6', '-sEXPORT_NAME=webnbdProgram', '-sENVIRONMENT=web,worker',
   '-sEXIT_RUNTIME', '-sEXPORTED_FUNCTIONS=["_webnbd_start","_main","_malloc","_free"]',
-  '-sEXPORTED_RUNTIME_METHODS=["ENV"]', '-sINITIAL_MEMORY=134217728',
+  '-sEXPORTED_RUNTIME_METHODS=["ENV"]', '-sDEFAULT_LIBRARY_FUNCS_TO_INCLUDE=["$ENV"]', '-sINITIAL_MEMORY=134217728',
 ];
 
 export interface Built {
@@ -66,7 +66,7 @@ function inputs(source: string, extra: string[]): Buffer[] {
   for (const dir of [join(WASM, 'src'), join(WASM, 'include')]) {
     for (const f of readdirSync(dir).sort()) out.push(Buffer.from(f), readFileSync(join(dir, f)));
   }
-  out.push(Buffer.from(JSON.stringify(extra)));
+  out.push(Buffer.from(JSON.stringify([...EMCC_FLAGS, ...extra])));
   return out;
 }
 

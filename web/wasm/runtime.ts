@@ -394,6 +394,8 @@ export class Runtime {
         return { free, callback: (name: string, description: string) => { ev({ kind: EV.list, s1: name, s2: description }); return 0; } };
       case 'context':
         return { free, callback: (name: string) => { ev({ kind: EV.context, s1: name }); return 0; } };
+      case 'debug':
+        return { free, callback: () => 0 }; // the handle's own debug callback routes to C (create)
       default:
         throw new Error(`webnbd: no C callback of kind ${kind}`);
     }
