@@ -39,7 +39,7 @@ const PAGE = `<!doctype html>
 `;
 
 /** Serve the page, the runtime (build/web) and the compiled program on 127.0.0.1. */
-function serve(programDir: string): Promise<{ server: Server; origin: string }> {
+export function serve(programDir: string): Promise<{ server: Server; origin: string }> {
   const allowed = new Set(runtimeFiles().map((f) => `/webnbd/${f}`));
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
