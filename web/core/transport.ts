@@ -13,7 +13,10 @@ export type Target =
 export interface TransportEvents {
   /** The byte stream is open; the server may speak first. */
   open(): void;
-  /** Bytes arrived. The transport gives up ownership of `chunk` (the handle may keep views of it). */
+  /**
+   * Bytes arrived. `chunk` is valid only during the call: the handle copies what it needs (into
+   * the caller's buffer or its own), so a transport may reuse the memory for its next read.
+   */
   data(chunk: Uint8Array): void;
   /** The stream ended. `error` is set when it ended abnormally (refused, reset, bridge failure). */
   close(error: NbdError | null): void;

@@ -9,6 +9,24 @@ const errnoOf = (e: NodeJS.ErrnoException): number => (e.code && errnoFromName(e
 
 const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+/**
+ * Stream sockets read into one buffer of this size, reused for every read (node:net's `onread`),
+ * instead of a fresh 64 KiB Buffer per read: no allocation, page faults or GC per read, and
+ * fewer, larger reads. The handle copies what it needs before `data` returns.
+ */
+const READ_BUFFER = 256 * 1024;
+
+/** Socket options that make `ev.data` receive every read, in a buffer of the transport's own. */
+const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => ({
+  onread: {
+    buffer: new Uint8Array(READ_BUFFER),
+    callback: (n: number, b: Uint8Array) => {
+      ev.data(b.subarray(0, n));
+      return true; // never pause
+    },
+  },
+});
+
 /** A stream socket. Writes made in one tick go out together (cork until the next tick). */
 function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): Transport {
   let connected = false;
@@ -20,7 +38,6 @@ function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): 
     connected = true;
     ev.open();
   });
-  sock.on('data', (b: Buffer) => ev.data(view(b)));
   sock.on('error', (e: NodeJS.ErrnoException) => {
     failure ??= connected
       ? new NbdError(errnoOf(e), '', `recv: ${where}`)
@@ -114,7 +131,7 @@ function webSocketTransport(url: string, ev: TransportEvents): Transport {
 }
 
 export const nodeTransports: Transports = {
-  tcp: (t: Target & { kind: 'tcp' }, ev) => socketTransport(net.connect({ host: t.host, port: t.port }), `${t.host}:${t.port}`, ev),
-  unix: (t: Target & { kind: 'unix' }, ev) => socketTransport(net.connect({ path: t.path }), t.path, ev),
+  tcp: (t: Target & { kind: 'tcp' }, ev) => socketTransport(net.connect({ host: t.host, port: t.port, ...readInto(ev) }), `${t.host}:${t.port}`, ev),
+  unix: (t: Target & { kind: 'unix' }, ev) => socketTransport(net.connect({ path: t.path, ...readInto(ev) }), t.path, ev),
   websocket: (t: Target & { kind: 'websocket' }, ev) => webSocketTransport(t.url, ev),
 } as Transports;
