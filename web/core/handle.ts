@@ -160,6 +160,8 @@ export class NbdHandle {
   #waiters = new Set<Waiter>();
   /** Depth of API calls in progress (synchronously): only the outermost is traced, as in libnbd. */
   #nest = 0;
+  /** The read buffer an enclosing call has just zeroed (pread_initialize), while it runs. */
+  #zeroed: Uint8Array | null = null;
 
   // --- statistics (nbd_stats_*) ---
   #bytesSent = 0;
@@ -1422,7 +1424,9 @@ export class NbdHandle {
         const top = h.#nest === 0;
         // pread_initialize: libnbd zeroes the buffer "prior to checking for any other errors", so
         // that even a read refused here (dead handle, out of bounds) never shows stale bytes.
-        if (zeroFirst && h.#preadInitialize && args[0] instanceof Uint8Array) args[0].fill(0);
+        // Once per buffer: pread's wrapper zeroes it, and the aioPread that pread calls need not.
+        const buf = zeroFirst && args[0] instanceof Uint8Array ? args[0] : null;
+        if (buf && h.#preadInitialize && buf !== h.#zeroed) buf.fill(0);
         try {
           guardCall(call, h.#state, args);
         } catch (e) {
@@ -1431,10 +1435,13 @@ export class NbdHandle {
         }
         trace(h, top, 'enter');
         h.#nest++;
+        const outer = h.#zeroed;
+        if (buf) h.#zeroed = buf;
         try {
           return { top, value: body.apply(h, args) };
         } finally {
           h.#nest--;
+          h.#zeroed = outer;
         }
       };
       proto[name] = call.async
