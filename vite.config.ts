@@ -25,6 +25,7 @@ export default defineConfig({
         index: resolve(pages, 'index.html'),
         embed: resolve(pages, 'embed.html'),
         lab: resolve(pages, 'lab.html'),
+        wasm: resolve(pages, 'wasm.html'),
       },
     },
   },
