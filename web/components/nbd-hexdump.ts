@@ -285,8 +285,8 @@ export class NbdHexdumpElement extends HTMLElement {
         if (!want.includes(b) && !this.#failed.has(b) && !disk.peek(b) && !disk.isReading(b)) want.push(b);
       }
     };
-    rows.forEach(add);
     const known = (r: Row) => disk.extents.find(r.pos) !== null;
+    rows.forEach((r) => { if (!this.#loaded || known(r)) add(r); });
     let r: Row | null = rows[rows.length - 1]!;
     for (let i = 0; i < AHEAD_PAGES * rows.length && (r = source.after(r)); i++) if (known(r)) add(r);
     r = rows[0]!;
@@ -320,6 +320,12 @@ export class NbdHexdumpElement extends HTMLElement {
     }
     if (e.altKey || e.ctrlKey || e.metaKey) return;
     if (this.#view.key(e)) e.preventDefault();
+    // The last page depends on what lies before the end: learn that, then fill the page again.
+    const source = this.#view.source;
+    if (e.key === 'End' && source instanceof LazyRows) {
+      const from = source.end - STATUS_WINDOW > source.start ? source.end - STATUS_WINDOW : source.start;
+      void source.disk.status(from, source.end).then(() => this.#view.end(), () => {});
+    }
   }
 }
 

@@ -44,6 +44,8 @@ export class DumpView {
   #focus: bigint | null = null;
   #hover: bigint | null = null;
   #dragging = false;
+  /** Keep the last page full: on navigation, not when arriving block status reshapes the rows. */
+  #clamp = true;
 
   constructor(readonly root: ShadowRoot, readonly host: ViewHost) {
     this.dump.setAttribute('role', 'presentation');
@@ -64,6 +66,7 @@ export class DumpView {
     this.#source = source;
     this.#height = -1;
     this.#top = source ? source.rowAt(at) : null;
+    this.#clamp = true;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
     this.render();
@@ -74,6 +77,7 @@ export class DumpView {
   set position(p: bigint) {
     if (!this.#source) return;
     this.#top = this.#source.rowAt(p);
+    this.#clamp = true;
     this.render();
   }
 
@@ -142,7 +146,8 @@ export class DumpView {
     const last = this.#lastTop(source);
     // Layouts change as block status arrives: re-find the top row by its offset.
     let top = source.rowAt(this.#top.pos);
-    if (top.pos > last.pos) top = last;
+    if (this.#clamp && top.pos > last.pos) top = last;
+    this.#clamp = false;
     this.#top = top;
     const rows: Row[] = [];
     for (let r: Row | null = top; r && rows.length < this.pageRows + 1; r = source.after(r)) rows.push(r);
@@ -246,6 +251,7 @@ export class DumpView {
     for (; n < 0; n++) r = source.before(r) ?? r;
     if (r.pos === this.#top.pos) return false;
     this.#top = r;
+    this.#clamp = true;
     this.render();
     return true;
   }
@@ -302,6 +308,7 @@ export class DumpView {
     const f = max > 0 ? this.scroller.scrollTop / max : 0;
     this.#expected = this.scroller.scrollTop;
     this.#top = source.at(f * source.fraction(this.#lastTop(source)));
+    this.#clamp = true;
     this.render(true);
   }
 
