@@ -316,15 +316,15 @@ export class Runtime {
         default: {
           if (!CALLBACK_KINDS.includes(k)) throw new Error(`webnbd: no C form for argument kind ${k}`);
           const reg: Reg = { fn: lo() >>> 0, ud: lo() >>> 0, free: lo() >>> 0, freed: false };
-          // A NULL callback is no callback (NBD_NULL_COMPLETION); its free hook still runs.
-          if (reg.free) regs.push(reg);
-          if (!reg.fn) {
+          regs.push(reg);
+          if (reg.fn) {
+            args.push(this.#stub(e, k, reg, cmd));
+          } else {
+            // A NULL callback is no callback (NBD_NULL_COMPLETION), and libnbd never frees one;
+            // where one is required, the core fails the call ("… cannot be NULL").
+            reg.freed = true;
             args.push(a.endsWith('?') ? undefined : null);
-            if (reg.free && a.endsWith('?')) this.#free(e, reg);
-            break;
           }
-          if (!reg.free) regs.push(reg);
-          args.push(this.#stub(e, k, reg, cmd));
         }
       }
     }
