@@ -129,6 +129,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const t0 = Date.now();
     let state = { reads: 0, bytes: 0, errors: [] as string[] };
     for (let due = 0; due <= opts.seconds; due += opts.interval) {
+      // A sample that came late (a busy machine) moves the schedule on rather than bunching up.
+      due = Math.max(due, Math.floor((Date.now() - t0) / 1000 / opts.interval) * opts.interval);
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + due * 1000 - Date.now())));
       await send('HeapProfiler.collectGarbage');
       const heap = await send('Runtime.getHeapUsage');
