@@ -189,6 +189,15 @@ main (int argc, char *argv[])
   printf ("frees %d, completions %d\n", frees, completions);
   frees = 0;
 
+  /* A NULL callback is no callback, but its free hook still runs. */
+  cookie = nbd_aio_pread (nbd, buf, sizeof buf, 0, (nbd_completion_callback) { .callback = NULL, .free = count_free }, 0);
+  printf ("NULL completion: frees when issued %d\n", frees);
+  while (nbd_aio_in_flight (nbd) > 0)
+    nbd_poll (nbd, -1);
+  r = nbd_aio_command_completed (nbd, cookie);
+  printf ("NULL completion: command_completed -> %d, frees %d\n", r, frees);
+  frees = 0;
+
   /* Chunks: data where the pattern says; a chunk callback's -1 fails the read with its error. */
   r = nbd_pread_structured (nbd, buf, sizeof buf, 4096,
                             (nbd_chunk_callback) { .callback = chunk, .free = count_free }, 0);

@@ -317,14 +317,10 @@ export class Runtime {
           if (!CALLBACK_KINDS.includes(k)) throw new Error(`webnbd: no C form for argument kind ${k}`);
           const reg: Reg = { fn: lo() >>> 0, ud: lo() >>> 0, free: lo() >>> 0, freed: false };
           regs.push(reg);
-          if (reg.fn) {
-            args.push(this.#stub(e, k, reg, cmd));
-          } else {
-            // A NULL callback is no callback (NBD_NULL_COMPLETION), and libnbd never frees one;
-            // where one is required, the core fails the call ("… cannot be NULL").
-            reg.freed = true;
-            args.push(a.endsWith('?') ? undefined : null);
-          }
+          // A NULL completion (NBD_NULL_COMPLETION) is no callback, but its free hook runs at
+          // retirement as libnbd's does, and staged reads still need copying; a NULL callback
+          // where one is required fails the call in the core ("… cannot be NULL").
+          args.push(reg.fn || k === 'completion' ? this.#stub(e, k, reg, cmd) : null);
         }
       }
     }
@@ -356,7 +352,7 @@ export class Runtime {
           callback: (err: T.ErrorRef) => {
             cmd.coreError = err.value;
             cmd.commit?.();
-            ev({
+            if (reg.fn) ev({
               kind: EV.completion, error: () => cmd.coreError || cmd.override,
               done: (r, error) => {
                 if (r === -1 && error) cmd.override = error;
