@@ -20,7 +20,7 @@ const params = {};
 async function main(): Promise<number> {
   if (path !== undefined) {
     const r = await fc.check(fuzzProperty(), { ...params, seed, path });
-    console.log(r.failed ? fc.defaultReportMessage(r) : `replayed seed ${seed} path ${path}: passes now`);
+    console.log(r.failed ? `${fc.defaultReportMessage(r)}\n\n${r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance)}` : `replayed seed ${seed} path ${path}: passes now`);
     return r.failed ? 1 : 0;
   }
   console.log(`fuzz: ${cases} cases, base seed ${seed}, batches of ${batch}`);
@@ -33,6 +33,7 @@ async function main(): Promise<number> {
     const s = (Date.now() - t0) / 1000;
     if (r.failed) {
       console.log(fc.defaultReportMessage(r));
+      console.log(`\n${r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance)}`);
       console.log(`\nFAILED after ${done} cases (${s.toFixed(0)} s). Replay: npm run fuzz -- --seed ${r.seed} --path ${r.counterexamplePath}`);
       return 1;
     }
