@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -77,8 +77,10 @@ describe('wss:// in Chromium', () => {
 /** nginx in the foreground from a prefix written by bridge/nginx/configure.sh; unprivileged. */
 async function startNginx(port: number, bridgeAt: string): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
   const prefix = join(dir, `nginx-${port}`);
+  // A copy of the pages: dist/ may be rebuilt while nginx serves them (and nobody may not read it).
+  cpSync(join(root, 'dist'), join(prefix, 'html'), { recursive: true });
   execFileSync('sh', [join(root, 'bridge/nginx/configure.sh'), '--server-name', '127.0.0.1', '--listen', `127.0.0.1:${port}`,
-    '--cert', cert, '--key', key, '--bridge', bridgeAt, '--root', join(root, 'dist'), '--prefix', prefix]);
+    '--cert', cert, '--key', key, '--bridge', bridgeAt, '--root', join(prefix, 'html'), '--prefix', prefix]);
   // As root (CI), drop to nobody: nginx then needs to read its prefix (and the certificate in it).
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
