@@ -2,9 +2,8 @@
 // 16 KiB random reads and writes for 10 s on nbdkit's memory plugin, every byte verified. Each
 // connection owns a disjoint region and keeps a shadow copy of it: a write updates the shadow, a
 // read is checked against it, and at the end the whole region is read back. The same function
-// runs in Node (TCP; the compiled library in a child process, as users run it: under Vitest's
-// module runner the same code is several times slower) and in Chromium (the page's worker,
-// through websockify).
+// runs in Node (TCP; the compiled library in a child process, as users run it, not through
+// Vitest's module runner) and in Chromium (the page's worker, through websockify).
 
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
