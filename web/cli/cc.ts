@@ -19,10 +19,12 @@ const WASM = join(ROOT, 'wasm');
 /** The runtime's modules, as tsc emits them (`npm install` runs tsc -b). */
 export const RUNTIME = join(ROOT, 'build/web');
 
-/** What every program is linked with; see wasm/README.md for why each is there. */
+/** The port's C files, compiled once per version of them into the cache (portObjects). */
+const PORT_SOURCES = ['shim.c', 'calls.c'];
+
+/** What every program is compiled and linked with; see wasm/README.md for why each is there. */
 export const EMCC_FLAGS = [
   '-I', join(WASM, 'include'),
-  join(WASM, 'src/shim.c'), join(WASM, 'src/calls.c'),
   '--js-library', join(WASM, 'src/library.js'),
   '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","wasi_snapshot_preview1.fd_read"]',
   '-sASYNCIFY_STACK_SIZE=65536',
@@ -52,7 +54,7 @@ export function cacheDir(): string {
 }
 
 /** The source and the headers it includes with "…" (recursively), then the port's own files. */
-function inputs(source: string, extra: string[]): Buffer[] {
+function inputs(source: string | null, extra: string[]): Buffer[] {
   const seen = new Set<string>();
   const out: Buffer[] = [];
   const walk = (file: string) => {
@@ -62,7 +64,7 @@ function inputs(source: string, extra: string[]): Buffer[] {
     out.push(Buffer.from(file), text);
     for (const m of text.toString('latin1').matchAll(/^\s*#\s*include\s*"([^"]+)"/gm)) walk(resolve(dirname(file), m[1]!));
   };
-  walk(resolve(source));
+  if (source !== null) walk(resolve(source));
   for (const dir of [join(WASM, 'src'), join(WASM, 'include')]) {
     for (const f of readdirSync(dir).sort()) out.push(Buffer.from(f), readFileSync(join(dir, f)));
   }
@@ -81,6 +83,38 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
   });
 }
 
+const EMCC_ENV = () => ({ ...process.env, NODE_PATH: '/usr/share/nodejs', EM_CACHE: process.env.EM_CACHE ?? '/usr/share/emscripten/cache' });
+
+/** Build a cache entry in a directory beside it, then rename: a concurrent run never sees half of one. */
+async function cached(dir: string, build: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await build(tmp);
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(dir)) throw e; // else another run got there first
+  }
+}
+
+/** shim.c and calls.c as objects: the same for every program, so compiled once. */
+async function portObjects(): Promise<string[]> {
+  const hash = createHash('sha256');
+  for (const b of inputs(null, [])) hash.update(b);
+  const dir = join(cacheDir(), `port-${hash.digest('hex').slice(0, 24)}`);
+  const objects = PORT_SOURCES.map((f) => join(dir, f.replace(/\.c$/, '.o')));
+  if (!existsSync(dir)) {
+    await cached(dir, async (tmp) => {
+      const results = await Promise.all(PORT_SOURCES.map((f) =>
+        run('emcc', ['-O2', '-c', '-I', join(WASM, 'include'), join(WASM, 'src', f), '-o', join(tmp, f.replace(/\.c$/, '.o'))], EMCC_ENV())));
+      const failed = results.find((r) => r.code !== 0);
+      if (failed) throw new CompileError('cc: emcc failed on the port itself (wasm/src)', failed.output);
+    });
+  }
+  return objects;
+}
+
 /**
  * Compile `source` into the cache (unless it is there already) and return the .js. `extra` are
  * more emcc options (-O3, -DNAME, -sALLOW_MEMORY_GROWTH…).
@@ -94,20 +128,11 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
   const dir = join(cacheDir(), key);
   const js = join(dir, `${name}.js`);
   if (existsSync(js)) return { js, cached: true };
-  // Build beside the cache entry, then rename: a concurrent run never sees half a build.
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  mkdirSync(tmp, { recursive: true });
-  const env = { ...process.env, NODE_PATH: '/usr/share/nodejs', EM_CACHE: process.env.EM_CACHE ?? '/usr/share/emscripten/cache' };
-  const { code, output } = await run('emcc', ['-O2', resolve(source), ...EMCC_FLAGS, ...extra, '-o', join(tmp, `${name}.js`)], env);
-  if (code !== 0) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw new CompileError(`cc: emcc failed on ${source}`, output);
-  }
-  try {
-    renameSync(tmp, dir);
-  } catch {
-    rmSync(tmp, { recursive: true, force: true }); // another run got there first
-  }
+  const objects = await portObjects();
+  await cached(dir, async (tmp) => {
+    const { code, output } = await run('emcc', ['-O2', resolve(source), ...objects, ...EMCC_FLAGS, ...extra, '-o', join(tmp, `${name}.js`)], EMCC_ENV());
+    if (code !== 0) throw new CompileError(`cc: emcc failed on ${source}`, output);
+  });
   return { js, cached: false };
 }
 
