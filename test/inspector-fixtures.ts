@@ -3,13 +3,13 @@
 // nbdkit behind `webnbd bridge` with the test pages' origins allowed, and independent oracles
 // (hexdump, partx, blkid) run on a copy of what the server serves.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { startBridge, type Bridge } from '../web/cli/bridge.js';
-import { startNbdkit, type NbdServer } from './support/servers.js';
+import { freePort, startNbdkit, type NbdServer } from './support/servers.js';
 
 export const work = mkdtempSync(join(tmpdir(), 'webnbd-inspector-'));
 /** Screenshots the tests take (and check); look at them too. */
@@ -21,14 +21,33 @@ afterAll(async () => { await Promise.all(bridges.map((b) => b.close())); });
 export interface Served {
   /** nbd+ws:// URI of the bridge. */
   uri: string;
-  nbd: NbdServer;
+  nbd: Pick<NbdServer, 'port'>;
   /** A copy of the whole export (nbdcopy), for the oracles. */
   image(): string;
 }
 
-/** nbdkit ARGS on loopback behind `webnbd bridge` admitting `origins`. */
-export async function serve(args: string[], origins: string[]): Promise<Served> {
-  const nbd = await startNbdkit(args);
+/**
+ * nbdkit in `cwd`, for plugins that keep the paths they are given (partitioning names GPT
+ * partitions after its files, when the path fits in 36 characters).
+ */
+async function nbdkitIn(cwd: string, args: string[]): Promise<{ port: number }> {
+  const port = await freePort();
+  const child = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(port), ...args], { cwd, stdio: 'ignore' });
+  afterAll(() => { child.kill(); });
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('nbdinfo', ['--size', `nbd://127.0.0.1:${port}/`], { stdio: 'ignore' });
+      return { port };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`nbdkit ${args.join(' ')} did not start`);
+}
+
+/** nbdkit ARGS on loopback (run in `cwd` if given) behind `webnbd bridge` admitting `origins`. */
+export async function serve(args: string[], origins: string[], cwd?: string): Promise<Served> {
+  const nbd = cwd ? await nbdkitIn(cwd, args) : await startNbdkit(args);
   const bridge = await startBridge({ target: { host: '127.0.0.1', port: nbd.port! }, origins });
   bridges.push(bridge);
   let copy: string | null = null;
@@ -58,7 +77,8 @@ export function partx(image: string): Record<string, string>[] {
 /** blkid's low-level probe of a file: TYPE, LABEL, UUID… */
 export function blkid(file: string): Record<string, string> {
   const out = execFileSync('blkid', ['-p', '-o', 'export', file]).toString();
-  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  // -o export escapes shell specials ("boot\\<b\\>").
+  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/\\(.)/g, '$1')]));
 }
 
 /** Filesystem images made by the real tools, and signatures made by hand where no tool is here. */

@@ -45,6 +45,7 @@ export class ExtentMap {
 
   /** The first offset in [start, end) whose status is unknown, or null when all is known. */
   firstUnknown(start: bigint, end: bigint): bigint | null {
+    if (end > this.size) end = this.size;
     let at = start;
     for (let i = this.#after(start); at < end; i++) {
       const r = this.#runs[i];

@@ -80,7 +80,8 @@ export class NbdHexdumpElement extends HTMLElement {
   #loaded = false;
   #position: bigint | null = null;
   #queue: number[] = [];
-  #reading = 0;
+  /** Blocks this element is waiting for (reads by others are waited for too, through Disk.block). */
+  #waiting = new Set<number>();
   #failed = new Set<number>();
   #asking = false;
 
@@ -191,6 +192,7 @@ export class NbdHexdumpElement extends HTMLElement {
     const gen = ++this.#gen;
     this.#loaded = false;
     this.#queue = [];
+    this.#waiting.clear();
     this.#failed.clear();
     this.#text = '';
     const src = this.src;
@@ -282,7 +284,7 @@ export class NbdHexdumpElement extends HTMLElement {
     const add = (r: Row) => {
       if (r.kind !== 'line' && r.kind !== 'short') return;
       for (let b = Number(r.pos / BigInt(BLOCK)); b <= Number((r.next - 1n) / BigInt(BLOCK)); b++) {
-        if (!want.includes(b) && !this.#failed.has(b) && !disk.peek(b) && !disk.isReading(b)) want.push(b);
+        if (!want.includes(b) && !this.#failed.has(b) && !this.#waiting.has(b) && !disk.peek(b)) want.push(b);
       }
     };
     const known = (r: Row) => disk.extents.find(r.pos) !== null;
@@ -296,9 +298,9 @@ export class NbdHexdumpElement extends HTMLElement {
   }
 
   #pump(disk: Disk, gen: number): void {
-    while (this.#reading < MAX_READS && this.#queue.length > 0) {
+    while (this.#waiting.size < MAX_READS && this.#queue.length > 0) {
       const b = this.#queue.shift()!;
-      this.#reading++;
+      this.#waiting.add(b);
       disk.block(b).then(() => {
         if (gen === this.#gen) this.#view.invalidate();
       }, (e: unknown) => {
@@ -306,7 +308,7 @@ export class NbdHexdumpElement extends HTMLElement {
         this.#failed.add(b);
         this.#fail(e);
       }).finally(() => {
-        this.#reading--;
+        this.#waiting.delete(b);
         if (gen === this.#gen) this.#pump(disk, gen);
       });
     }

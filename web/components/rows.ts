@@ -39,6 +39,8 @@ export interface RowSource {
   bytes(r: Row): Uint8Array | null;
   /** What stands for a row whose bytes are still coming: its offset column. */
   label(r: Row): string;
+  /** Start rows afresh at the line holding p (as `hexdump -s` would), for going to an offset. */
+  anchor?(p: bigint): void;
 }
 
 const latin1 = new TextDecoder('latin1');
@@ -137,7 +139,13 @@ export class ExactRows implements RowSource {
  * layout never depends on data, so it holds still while bytes arrive.
  */
 export class LazyRows implements RowSource {
+  #anchor: bigint | null = null;
+
   constructor(readonly format: HexdumpFormat, readonly disk: Disk, readonly start: bigint, readonly end: bigint) {}
+
+  anchor(p: bigint): void {
+    this.#anchor = p <= this.start ? null : this.start + ((p - this.start) / 16n) * 16n;
+  }
 
   /** hexdump -C closes with the end offset; nbddump does not. */
   get #hasEnd(): boolean { return this.format === 'hexdump-C'; }
@@ -150,8 +158,11 @@ export class LazyRows implements RowSource {
     if (x + 16n > end) return { kind: 'short', pos: x, next: end };
     const z = this.disk.extents.zeroAround(x) ?? this.disk.readZeros.zeroAround(x);
     if (z && z.end >= x + 16n) {
-      const first = z.start <= start ? start : start + ((z.start - start + 15n) / 16n) * 16n;
-      const lines = ((z.end < end ? z.end : end) - first) / 16n;
+      // A run is cut at the anchor, so that the line gone to is shown, not hidden in a "*".
+      const a = this.#anchor;
+      const [zs, ze] = a !== null && a > z.start && a < z.end ? (x >= a ? [a, z.end] : [z.start, a]) : [z.start, z.end];
+      const first = zs <= start ? start : start + ((zs - start + 15n) / 16n) * 16n;
+      const lines = ((ze < end ? ze : end) - first) / 16n;
       if (lines >= 2n) {
         return x === first ? { kind: 'zero', pos: first, next: first + 16n } : { kind: 'star', pos: first + 16n, next: first + 16n * lines };
       }

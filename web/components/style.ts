@@ -11,7 +11,7 @@ export const STYLE = `
 }
 :host([hidden]) { display: none; }
 :host(:focus-visible) { outline: 2px solid var(--nbd-hexdump-focus-color, Highlight); outline-offset: 1px; }
-[part~=scroller] { flex: 1 1 auto; min-height: 0; overflow: auto; max-height: var(--nbd-hexdump-max-height, 33lh); overscroll-behavior: contain; }
+[part~=scroller] { flex: 1 1 auto; min-height: 0; overflow: auto; max-height: var(--nbd-hexdump-max-height, 33lh); overscroll-behavior: contain; overflow-anchor: none; }
 [part~=dump] { position: sticky; top: 0; left: 0; overflow: hidden; white-space: pre; width: max-content; min-width: 100%; }
 .filler { width: 1px; }
 .row { height: 1lh; user-select: none; }

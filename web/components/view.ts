@@ -64,6 +64,7 @@ export class DumpView {
   /** Show a source, with the row holding `at` first. */
   setSource(source: RowSource | null, at: bigint): void {
     this.#source = source;
+    source?.anchor?.(at);
     this.#height = -1;
     this.#top = source ? source.rowAt(at) : null;
     this.#clamp = true;
@@ -76,6 +77,7 @@ export class DumpView {
   get position(): bigint { return this.#top?.pos ?? 0n; }
   set position(p: bigint) {
     if (!this.#source) return;
+    this.#source.anchor?.(p);
     this.#top = this.#source.rowAt(p);
     this.#clamp = true;
     this.render();

@@ -51,8 +51,9 @@ export class AllocationMap {
     if (!this.#disk) return null;
     const col = Math.min(COLS - 1, Math.max(0, Math.floor((x / this.canvas.clientWidth) * COLS)));
     const row = Math.min(ROWS - 1, Math.max(0, Math.floor((y / this.canvas.clientHeight) * ROWS)));
-    const at = (BigInt(row * COLS + col) * this.#cell) / 512n * 512n;
-    return at < this.#disk.size ? at : null;
+    // Cells past the end (the grid is not full) stand for the last sector.
+    const at = BigInt(row * COLS + col) * this.#cell;
+    return (at < this.#disk.size ? at : this.#disk.size > 0n ? this.#disk.size - 1n : 0n) / 512n * 512n;
   }
 
   /** Map a disk: ask block status for all of it, drawing as answers come. */

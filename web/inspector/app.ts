@@ -40,7 +40,7 @@ export class Inspector {
       void this.open(this.#input.value, null, 0n, true);
     });
     this.map.onJump = (o) => this.goTo(o);
-    this.dump.addEventListener('nbd-error', (e) => this.showError(e.message));
+    this.dump.addEventListener('nbd-error', (e) => this.showError(plainError(e, `to ${this.#src}`)));
     this.dump.addEventListener('nbd-position', (e) => {
       this.map.mark(e.position);
       this.#scheduleUrl();
@@ -218,6 +218,8 @@ export class Inspector {
       text('td', p.name),
       text('td', '…', 'fs'),
     ];
+    cells[2]!.dataset['bytes'] = String(p.size);
+    cells[2]!.title = `${p.size} bytes`;
     const first = document.createElement('td');
     first.append(jump);
     tr.append(first, ...cells);

@@ -40,9 +40,13 @@ export function refuseUri(uri: string): string | null {
   return `Only nbd+ws:// and nbds+wss:// URIs can be opened here (not ${scheme}:).`;
 }
 
+/** What plainError needs of an error: an NbdError, or an nbd-error event. */
+type Failure = Pick<NbdError, 'code' | 'message'> & Partial<Pick<NbdError, 'context' | 'detail'>>;
+
 /** An error as a sentence for the page, with the technical detail after it. */
-export function plainError(e: unknown, where = ''): string {
-  if (!(e instanceof NbdError)) return e instanceof Error ? e.message : String(e);
+export function plainError(err: unknown, where = ''): string {
+  if (!(err instanceof NbdError) && !(err instanceof Event && 'code' in err)) return err instanceof Error ? err.message : String(err);
+  const e = err as Failure;
   const at = where ? ` ${where}` : '';
   switch (e.code) {
     case 'ECONNREFUSED':
@@ -59,7 +63,7 @@ export function plainError(e: unknown, where = ''): string {
     case 'EPROTO':
       return `Something that is not an NBD server answered${at}. (${e.message})`;
     case 'EINVAL':
-      return e.context === 'nbd_connect_uri' ? `That URI cannot be used: ${e.detail}.` : e.message;
+      return e.message.startsWith('nbd_connect_uri: ') ? `That URI cannot be used: ${e.detail ?? e.message.slice(17)}.` : e.message;
     case 'ECANCELED':
       return 'Cancelled.';
     default:
