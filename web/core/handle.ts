@@ -364,6 +364,8 @@ export class NbdHandle {
   /** Like #goto for moves whose origin is only known at run time; still checked against the table. */
   #gotoFrom(to: State): void {
     const from = this.#state;
+    // An option's continuation runs a microtask after its last reply: the handle may have died since.
+    if (from === 'DEAD' || from === 'CLOSED') throw this.#death ?? new NbdError(errno.ENOTCONN, '', 'connection closed');
     if (!(TRANSITIONS[from] as readonly State[]).includes(to)) throw new Error(`internal error: no transition ${from} -> ${to}`);
     this.#state = to;
     this.#wake();
@@ -597,6 +599,8 @@ export class NbdHandle {
   #runOption(option: number, data: Uint8Array, reply: OptionOp['reply']): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.#op) throw new Error('internal error: option already in flight');
+      // The next option of a sequence (GO after SET_META_CONTEXT), on a handle that died meanwhile.
+      if (this.#state === 'DEAD' || this.#state === 'CLOSED') throw this.#death ?? new NbdError(errno.ENOTCONN, '', 'connection closed');
       if (this.#state === 'NEGOTIATING') this.#goto('NEGOTIATING', 'OPT_REPLY');
       this.#op = { option, reply, resolve, reject };
       this.#need(20);
