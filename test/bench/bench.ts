@@ -16,7 +16,7 @@ it('bench', async () => {
     exportBytes: 256 * MiB,
     hexBytes: 64 * MiB,
     browserPasses: 4, // 1 GiB through the worker, for the heap figure
-    ceilingBytes: 256 * MiB,
+    ceilingBytes: 128 * MiB, // before each pass
     latencySamples: 1000,
     runs: 3,
     site: resolve(import.meta.dirname, '../../build/bench-dist'),

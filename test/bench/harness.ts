@@ -21,7 +21,7 @@ export interface BenchConfig {
   hexBytes: number;
   /** Passes over the export in the browser: the heap is measured over all of them. */
   browserPasses: number;
-  /** Bytes of the bare-WebSocket flood. */
+  /** Bytes of each bare-WebSocket flood (one before each pass). */
   ceilingBytes: number;
   latencySamples: number;
   /** Timed runs of the quick measurements (the median is reported). */
@@ -80,13 +80,18 @@ async function machine(): Promise<Record<string, string | number>> {
   };
 }
 
-/** Node: nbdcopy, then webnbd over TCP and through websockify (median of cfg.runs each). */
+/** Node: nbdcopy, webnbd over TCP and webnbd through websockify, taking turns (medians of cfg.runs). */
 async function nodePhase(fx: Fixtures, cfg: BenchConfig): Promise<Pick<Results, 'native_mibps' | 'node_tcp_mibps' | 'node_ws_mibps'>> {
-  const native = await medianMs(['nbdcopy', '--connections=1', fx.tcpUri, 'null:'], cfg.runs);
-  const timed = async (uri: string, name: string) => {
-    const ms: number[] = [];
-    for (let i = 0; i < cfg.runs; i++) ms.push((await nodeRead(uri)).ms);
-    if (cfg.profile) {
+  const native: number[] = [];
+  const tcp: number[] = [];
+  const ws: number[] = [];
+  for (let i = 0; i < cfg.runs; i++) {
+    native.push((await run(['nbdcopy', '--connections=1', fx.tcpUri, 'null:'])).ms);
+    tcp.push((await nodeRead(fx.tcpUri)).ms);
+    ws.push((await nodeRead(fx.wsUri)).ms);
+  }
+  if (cfg.profile) {
+    for (const [name, uri] of [['node-tcp', fx.tcpUri], ['node-ws', fx.wsUri]] as const) {
       const s = new Session();
       s.connect();
       await s.post('Profiler.enable');
@@ -95,12 +100,10 @@ async function nodePhase(fx: Fixtures, cfg: BenchConfig): Promise<Pick<Results, 
       saveProfile(name, (await s.post('Profiler.stop')).profile);
       s.disconnect();
     }
-    return median(ms);
-  };
-  const tcp = await timed(fx.tcpUri, 'node-tcp');
-  const ws = await timed(fx.wsUri, 'node-ws');
-  cfg.log(`node: nbdcopy ${native.toFixed(0)} ms, webnbd tcp ${tcp.toFixed(0)} ms, ws ${ws.toFixed(0)} ms`);
-  return { native_mibps: mibps(fx.size, native), node_tcp_mibps: mibps(fx.size, tcp), node_ws_mibps: mibps(fx.size, ws) };
+  }
+  const [n, t, w] = [median(native), median(tcp), median(ws)];
+  cfg.log(`node: nbdcopy ${n.toFixed(0)} ms, webnbd tcp ${t.toFixed(0)} ms, ws ${w.toFixed(0)} ms (medians of ${cfg.runs})`);
+  return { native_mibps: mibps(fx.size, n), node_tcp_mibps: mibps(fx.size, t), node_ws_mibps: mibps(fx.size, w) };
 }
 
 type DumpResults = Pick<Results, 'dump_mibps' | 'nbddump_mibps' | 'dump_C_mibps' | 'hexdump_C_mibps' | 'xxd_mibps' | 'dump_identical' | 'dump_C_identical'>;
@@ -147,18 +150,22 @@ async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, is
     return page;
   };
   let page = await open(isolated);
-  const ceilingMs = await ceiling(page, fx.floodUrl, cfg.ceilingBytes);
 
-  // Isolated page: passes over the export into one SharedArrayBuffer; the worker's heap is
-  // measured (after a GC) before the first and after the last.
+  // Isolated page: passes over the export into one SharedArrayBuffer, each after a bare flood
+  // (taking turns, so both see the same machine); the worker's heap is measured after a GC
+  // before the first pass and after the last.
   const { shared } = await prepareRead(page, fx.wsUri, fx.size);
   if (!shared) throw new Error('the isolated page did not get a SharedArrayBuffer');
   const dev = await WorkerDevtools.attach(browser, labWorker);
   const heap0 = await dev.heapUsed();
-  if (cfg.profile) await dev.startProfile();
+  const floods: number[] = [];
   const passes: number[] = [];
-  for (let i = 0; i < cfg.browserPasses; i++) passes.push(await readPass(page, BROWSER_PLAN));
-  if (cfg.profile) saveProfile('browser-worker-read', await dev.stopProfile());
+  for (let i = 0; i < cfg.browserPasses; i++) {
+    floods.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes));
+    if (cfg.profile && i === 0) await dev.startProfile();
+    passes.push(await readPass(page, BROWSER_PLAN));
+    if (cfg.profile && i === 0) saveProfile('browser-worker-read', await dev.stopProfile());
+  }
   const heap1 = await dev.heapUsed();
   await dev.detach();
   await closeRead(page);
@@ -174,9 +181,10 @@ async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, is
   await closeRead(page);
   await page.close();
 
-  cfg.log(`browser: ceiling ${ceilingMs.toFixed(0)} ms, passes ${passes.map((p) => p.toFixed(0)).join(' ')} ms, fallback ${fallbackMs.toFixed(0)} ms`);
+  const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
+  cfg.log(`browser: floods ${ms(floods)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms`);
   return {
-    browser_ceiling_mibps: mibps(cfg.ceilingBytes, ceilingMs),
+    browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
     browser_p50_us: quantile(latency, 0.5),
@@ -209,9 +217,26 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const inBrowser = await browserPhase(browser, fx, cfg, isolated, plain);
     const first = await firstSector(browser, fx, isolated);
     if (first === null) cfg.log('first_sector_ms: test/bench/first-sector.ts is not there (yet): null');
+    // In the order of the issue's list.
     return {
-      ...inBrowser, ...node, ...dumps, first_sector_ms: first,
-      machine: await machine(), load: [load0, loadavg()[0]!],
+      browser_ceiling_mibps: inBrowser.browser_ceiling_mibps,
+      browser_read_mibps: inBrowser.browser_read_mibps,
+      browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
+      ...node,
+      dump_mibps: dumps.dump_mibps,
+      nbddump_mibps: dumps.nbddump_mibps,
+      dump_C_mibps: dumps.dump_C_mibps,
+      hexdump_C_mibps: dumps.hexdump_C_mibps,
+      xxd_mibps: dumps.xxd_mibps,
+      browser_p50_us: inBrowser.browser_p50_us,
+      browser_p99_us: inBrowser.browser_p99_us,
+      echo_p50_us: inBrowser.echo_p50_us,
+      first_sector_ms: first,
+      heap_growth_mib: inBrowser.heap_growth_mib,
+      dump_identical: dumps.dump_identical,
+      dump_C_identical: dumps.dump_C_identical,
+      machine: await machine(),
+      load: [load0, loadavg()[0]!],
     };
   } finally {
     await Promise.all([isolated.close(), plain.close()]);
