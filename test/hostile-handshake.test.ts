@@ -106,12 +106,8 @@ describe('handshake: what the spec lets a client ignore', () => {
 
 describe('opt mode: a violation during an option fails that option once and kills the handle', () => {
   const optMode = (h: NbdHandle) => h.setOptMode(true);
-  const list = (h: NbdHandle, l: Ledger) => {
-    // The list callback's free hook must run once too; count it as a callback entry.
-    const { entry, cb } = l.completion('optList callback', true, 'callback');
-    entry.completions = 1;
-    l.promise('optList', h.optList({ callback: () => 0, free: cb.free! }));
-  };
+  // The list callback's free hook must run once too.
+  const list = (h: NbdHandle, l: Ledger) => void l.promise('optList', h.optList({ callback: () => 0, free: l.freeHook('optList callback') }));
   const cases: [string, ServeDiskOptions, (h: NbdHandle, l: Ledger) => void, Want][] = [
     ['errors-rep-server-name-longer-than-reply', replace(B.NBD_OPT_LIST, () => B.optReply(B.NBD_OPT_LIST, B.NBD_REP_SERVER, B.bytes().u32(100).str('x').build())), list, { errno: 'EPROTO', dead: true, why: /invalid NBD_REP_SERVER reply/ }],
     ['errors-rep-server-unexpected-type', replace(B.NBD_OPT_LIST, () => B.optReply(B.NBD_OPT_LIST, B.NBD_REP_INFO, new Uint8Array(12))), list, { errno: 'EPROTO', dead: true, why: /unexpected reply type 3/ }],
@@ -129,6 +125,22 @@ describe('opt mode: a violation during an option fails that option once and kill
     const s = await shake(server, optMode, act);
     await expectShake(s, want);
     if (!want.dead) expect(s.h.aioIsNegotiating()).toBe(true);
+  });
+});
+
+describe('opt mode: the server breaks the connection in the same read as an option\'s last reply', () => {
+  // The option's continuation runs a microtask later, on a dead handle: it must fail with the
+  // death's cause, never an internal error, and never wait for a reply that cannot come.
+  const junk = B.bytes().u64(B.NBD_REP_MAGIC).u32(99).u32(B.NBD_REP_ACK).u32(0).build();
+  const then = (option: number) => replace(option, (r) => B.concat(...r, junk));
+  const cases: [string, ServeDiskOptions, (h: NbdHandle, l: Ledger) => void][] = [
+    ['errors-junk-after-list-ack', then(B.NBD_OPT_LIST), (h, l) => void l.promise('optList', h.optList(() => 0))],
+    ['errors-junk-after-set-meta-context-ack', then(SET_META), (h, l) => void l.promise('optGo', h.optGo())],
+    ['errors-junk-after-info-ack', then(INFO), (h, l) => void l.promise('optInfo', h.optInfo())],
+  ];
+  it.each(cases)('%s', async (_name, server, act) => {
+    const s = await shake(server, (h) => h.setOptMode(true), act);
+    await expectShake(s, { errno: 'EPROTO', dead: true, why: /reply to option 99 when none was sent/ });
   });
 });
 

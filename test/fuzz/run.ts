@@ -5,7 +5,7 @@
 //   npm run fuzz -- --seed <batch seed> --path <path>     (replay one counterexample)
 
 import fc from 'fast-check';
-import { fuzzProperty } from '../support/hostile-stream.js';
+import { fuzzProperty } from '../support/hostile-cases.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);

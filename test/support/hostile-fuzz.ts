@@ -29,12 +29,17 @@ export interface ClientConfig {
   strict: number;
 }
 
+/** An opt-mode call: nbd_opt_list, nbd_opt_list_meta_context, nbd_opt_info, nbd_opt_go, nbd_aio_opt_go. */
+export type OptKind = 'list' | 'listMeta' | 'info' | 'go' | 'aioGo';
+
 export interface FuzzCase {
   /** Which generator made it. */
   label: string;
   client: ClientConfig;
   /** Server bytes, one segment per turn, before commands are issued. */
   handshake: Uint8Array[];
+  /** Opt mode: after the handshake, each call is made, then its reply segments are fed. */
+  opt?: { calls: OptKind[]; replies: Uint8Array[][] };
   commands: Cmd[];
   /** Server bytes after the commands, one segment per turn. */
   replies: Uint8Array[];
@@ -81,6 +86,7 @@ export async function runCase(c: FuzzCase): Promise<Outcome> {
     h.setPreadInitialize(c.client.preadInit);
     h.setStrictMode(c.client.strict);
     if (c.client.meta) h.addMetaContext('base:allocation');
+    h.setOptMode(c.opt !== undefined);
     const connect = ledger.promise('connect', h.connectUri('nbd://fuzz/'));
     await tick();
     for (const seg of c.handshake) {
@@ -88,6 +94,13 @@ export async function runCase(c: FuzzCase): Promise<Outcome> {
       await tick();
     }
     if (connect.settlements === 0 && !h.aioIsConnecting()) problems.push('connect did not settle once the handshake was over');
+    for (const [i, kind] of (c.opt?.calls ?? []).entries()) {
+      optCall(h, ledger, kind, i);
+      for (const seg of c.opt!.replies[i] ?? []) {
+        link.feed(seg);
+        await tick();
+      }
+    }
     c.commands.forEach((cmd, i) => tracked.push(issue(h, ledger, arena, cmd, i, problems)));
     for (let j = 0; j <= c.replies.length; j++) {
       for (const k of c.cancels) {
@@ -115,6 +128,18 @@ export async function runCase(c: FuzzCase): Promise<Outcome> {
   await check(h, link, ledger, arena, tracked, rejections, problems);
   const connected = ledger.entries[0]?.errno === 0;
   return { problems, connected, succeeded: tracked.filter((t) => t.entry.errno === 0).length };
+}
+
+/** Make one opt-mode call; its list callback's free hook is counted too. */
+function optCall(h: NbdHandle, ledger: Ledger, kind: OptKind, i: number): void {
+  const name = `opt #${i} ${kind}`;
+  switch (kind) {
+    case 'list': ledger.promise(name, h.optList({ callback: () => 0, free: ledger.freeHook(`${name} callback`) })); break;
+    case 'listMeta': ledger.promise(name, h.optListMetaContext({ callback: () => 0, free: ledger.freeHook(`${name} callback`) })); break;
+    case 'info': ledger.promise(name, h.optInfo()); break;
+    case 'go': ledger.promise(name, h.optGo()); break;
+    case 'aioGo': ledger.aio(name, (cb) => h.aioOptGo(cb), true, 'callback'); break;
+  }
 }
 
 /** Issue one command through its API style, with callbacks that check what they are told. */

@@ -1,14 +1,14 @@
-// fast-check generators of hostile server streams, from dumb to clever: random bytes; a valid
-// greeting then random bytes; and structure-aware streams (a valid handshake of any style, replies
-// built for the commands the client will issue: data and hole chunks, extents, errors, junk
-// chunks, other commands' cookies) then mutated (bit flips, interesting integers, cuts,
-// duplicated or dropped segments) so the fuzzer gets past the magic and deep into replies.
+// The pieces hostile server streams are made of (hostile-cases.ts assembles them into fuzz cases):
+// fast-check arbitraries for the client's configuration and commands and for the server's shape;
+// valid handshakes of every style and option replies for opt mode; replies planned for each
+// command (data and hole chunks, extents, errors, junk chunks, other commands' cookies); and
+// mutations (bit flips, interesting integers, cuts, duplicated or dropped segments).
 // All bytes come from ./bytes.ts, never from the client's encoder.
 
 import fc from 'fast-check';
 import * as T from '../../web/core/types.js';
 import * as B from './bytes.js';
-import { runCase, type ClientConfig, type Cmd, type CmdKind, type FuzzCase } from './hostile-fuzz.js';
+import type { ClientConfig, Cmd, CmdKind, FuzzCase, OptKind } from './hostile-fuzz.js';
 
 const DONE = B.NBD_REPLY_FLAG_DONE;
 const GOOD_FLAGS = B.NBD_FLAG_HAS_FLAGS | B.NBD_FLAG_SEND_FLUSH | B.NBD_FLAG_SEND_FUA | B.NBD_FLAG_SEND_TRIM |
@@ -20,7 +20,7 @@ const content = (off: number, n: number) => Uint8Array.from({ length: n }, (_, i
 // ---------------------------------------------------------------------------------------
 // Client side: configuration and commands.
 
-const clientArb: fc.Arbitrary<ClientConfig> = fc.record({
+export const clientArb: fc.Arbitrary<ClientConfig> = fc.record({
   sr: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
   ext: fc.boolean(),
   meta: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
@@ -29,7 +29,7 @@ const clientArb: fc.Arbitrary<ClientConfig> = fc.record({
 });
 
 const KINDS: CmdKind[] = ['pread', 'preadStructured', 'pread', 'preadStructured', 'pwrite', 'flush', 'trim', 'zero', 'cache', 'blockStatus', 'blockStatus64'];
-const cmdArb: fc.Arbitrary<Cmd> = fc.record({
+export const cmdArb: fc.Arbitrary<Cmd> = fc.record({
   kind: fc.constantFrom(...KINDS),
   offset: fc.oneof(fc.integer({ min: 0, max: DISK - 64 }), fc.constantFrom(0, DISK - 1, DISK)),
   count: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 48 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 1, 512) }),
@@ -37,8 +37,8 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.record({
   style: fc.constantFrom('aio', 'aio-keep', 'promise'),
 });
 
-const endArb = fc.oneof({ weight: 6, arbitrary: fc.constant('eof' as const) }, { weight: 1, arbitrary: fc.constantFrom('reset' as const, 'close' as const) });
-const cancelsArb = fc.oneof({ weight: 5, arbitrary: fc.constant<FuzzCase['cancels']>([]) }, { weight: 1, arbitrary: fc.array(fc.record({ cmd: fc.nat(7), before: fc.nat(6) }), { maxLength: 2 }) });
+export const endArb = fc.oneof({ weight: 6, arbitrary: fc.constant('eof' as const) }, { weight: 1, arbitrary: fc.constantFrom('reset' as const, 'close' as const) });
+export const cancelsArb = fc.oneof({ weight: 5, arbitrary: fc.constant<FuzzCase['cancels']>([]) }, { weight: 1, arbitrary: fc.array(fc.record({ cmd: fc.nat(7), before: fc.nat(6) }), { maxLength: 2 }) });
 
 // ---------------------------------------------------------------------------------------
 // Server side: the handshake.
@@ -56,7 +56,7 @@ export interface Shape {
   extraInfo: Uint8Array[];
 }
 
-const shapeArb: fc.Arbitrary<Shape> = fc.record({
+export const shapeArb: fc.Arbitrary<Shape> = fc.record({
   style: fc.oneof({ weight: 8, arbitrary: fc.constant('fixed' as const) }, { weight: 1, arbitrary: fc.constantFrom('newstyle' as const, 'oldstyle' as const, 'export-name' as const) }),
   replies: fc.constantFrom('simple' as const, 'sr' as const, 'ext' as const),
   noZeroes: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
@@ -68,36 +68,67 @@ const shapeArb: fc.Arbitrary<Shape> = fc.record({
   extraInfo: fc.oneof({ weight: 6, arbitrary: fc.constant<Uint8Array[]>([]) }, { weight: 1, arbitrary: fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 2 }) }),
 });
 
-/** The server's handshake turns for a client configured as `c`; also what was negotiated. */
-function handshake(s: Shape, c: ClientConfig): { segs: Uint8Array[]; sr: boolean; ext: boolean } {
+/** What the handshake agreed on: reply kinds, and the meta context's id. */
+export interface Negotiated {
+  sr: boolean;
+  ext: boolean;
+  metaId: number;
+}
+
+/** The server's handshake turns for a client configured as `c`; in opt mode, up to NEGOTIATING. */
+export function handshake(s: Shape, c: ClientConfig, optMode = false): { segs: Uint8Array[]; neg: Negotiated } {
   const noZ = s.noZeroes ? B.NBD_FLAG_NO_ZEROES : 0;
-  if (s.style === 'oldstyle') return { segs: [B.oldstyleGreeting(s.size, s.flags)], sr: false, ext: false };
-  if (s.style === 'newstyle') return { segs: [B.newstyleGreeting(noZ), B.exportNameReply(s.size, s.flags, s.noZeroes)], sr: false, ext: false };
+  const none = { sr: false, ext: false, metaId: s.metaId };
+  if (s.style === 'oldstyle' && !optMode) return { segs: [B.oldstyleGreeting(s.size, s.flags)], neg: none };
+  if (s.style === 'newstyle' && !optMode) return { segs: [B.newstyleGreeting(noZ), B.exportNameReply(s.size, s.flags, s.noZeroes)], neg: none };
   const segs = [B.newstyleGreeting(B.NBD_FLAG_FIXED_NEWSTYLE | noZ)];
   const ack = (opt: number, yes: boolean) => B.optReply(opt, yes ? B.NBD_REP_ACK : B.NBD_REP_ERR_UNSUP);
-  let ext = false;
-  let sr = false;
-  if (c.sr && c.ext) segs.push(ack(B.NBD_OPT_EXTENDED_HEADERS, (ext = sr = s.replies === 'ext')));
-  if (c.sr && !ext) segs.push(ack(B.NBD_OPT_STRUCTURED_REPLY, (sr = s.replies !== 'simple')));
-  if (sr && c.meta) {
-    const M = B.NBD_OPT_SET_META_CONTEXT;
-    segs.push(s.metaOk ? B.concat(B.optReply(M, B.NBD_REP_META_CONTEXT, B.repMetaContext(s.metaId, 'base:allocation')), B.optReply(M, B.NBD_REP_ACK)) : B.optReply(M, B.NBD_REP_ERR_POLICY));
-  }
-  const GO = B.NBD_OPT_GO;
+  const neg = { ...none };
+  if (c.sr && c.ext) segs.push(ack(B.NBD_OPT_EXTENDED_HEADERS, (neg.ext = neg.sr = s.replies === 'ext')));
+  if (c.sr && !neg.ext) segs.push(ack(B.NBD_OPT_STRUCTURED_REPLY, (neg.sr = s.replies !== 'simple')));
+  if (optMode) return { segs, neg };
   if (s.style === 'export-name') {
-    segs.push(B.optReply(GO, B.NBD_REP_ERR_UNSUP), B.exportNameReply(s.size, s.flags, s.noZeroes));
-    return { segs, sr, ext };
+    segs.push(...meta(s, c, neg), B.optReply(B.NBD_OPT_GO, B.NBD_REP_ERR_UNSUP), B.exportNameReply(s.size, s.flags, s.noZeroes));
+    return { segs, neg };
   }
-  const infos = [...s.extraInfo.map((x) => B.optReply(GO, B.NBD_REP_INFO, x)), B.optReply(GO, B.NBD_REP_INFO, B.infoExport(s.size, s.flags))];
-  if (s.blockSize) infos.push(B.optReply(GO, B.NBD_REP_INFO, B.infoBlockSize(...s.blockSize)));
-  segs.push(B.concat(...infos, B.optReply(GO, B.NBD_REP_ACK)));
-  return { segs, sr, ext };
+  return { segs: [...segs, ...go(s, c, neg, B.NBD_OPT_GO, true)], neg };
+}
+
+/** NBD_OPT_SET_META_CONTEXT's replies, when the client sends it (before GO or INFO). */
+function meta(s: Shape, c: ClientConfig, neg: Negotiated): Uint8Array[] {
+  if (!neg.sr || !c.meta) return [];
+  const M = B.NBD_OPT_SET_META_CONTEXT;
+  return [s.metaOk ? B.concat(B.optReply(M, B.NBD_REP_META_CONTEXT, B.repMetaContext(s.metaId, 'base:allocation')), B.optReply(M, B.NBD_REP_ACK)) : B.optReply(M, B.NBD_REP_ERR_POLICY)];
+}
+
+/** The turns answering NBD_OPT_GO or NBD_OPT_INFO: meta contexts first, then the export, or an error. */
+function go(s: Shape, c: ClientConfig, neg: Negotiated, option: number, good: boolean): Uint8Array[] {
+  if (!good) return [...meta(s, c, neg), B.optReply(option, B.NBD_REP_ERR_UNKNOWN, new TextEncoder().encode('no such export'))];
+  const infos = [...s.extraInfo.map((x) => B.optReply(option, B.NBD_REP_INFO, x)), B.optReply(option, B.NBD_REP_INFO, B.infoExport(s.size, s.flags))];
+  if (s.blockSize) infos.push(B.optReply(option, B.NBD_REP_INFO, B.infoBlockSize(...s.blockSize)));
+  return [...meta(s, c, neg), B.concat(...infos, B.optReply(option, B.NBD_REP_ACK))];
+}
+
+/** The turns answering one opt-mode call (nbd_opt_list and friends). */
+export function optReplies(kind: OptKind, good: boolean, s: Shape, c: ClientConfig, neg: Negotiated): Uint8Array[] {
+  switch (kind) {
+    case 'list': {
+      const L = B.NBD_OPT_LIST;
+      return [good ? B.concat(B.optReply(L, B.NBD_REP_SERVER, B.repServer('', 'the default')), B.optReply(L, B.NBD_REP_SERVER, B.repServer('other')), B.optReply(L, B.NBD_REP_ACK)) : B.optReply(L, B.NBD_REP_ERR_POLICY)];
+    }
+    case 'listMeta': {
+      const L = B.NBD_OPT_LIST_META_CONTEXT;
+      return [good ? B.concat(B.optReply(L, B.NBD_REP_META_CONTEXT, B.repMetaContext(0, 'base:allocation')), B.optReply(L, B.NBD_REP_ACK)) : B.optReply(L, B.NBD_REP_ERR_UNSUP)];
+    }
+    case 'info': return go(s, c, neg, B.NBD_OPT_INFO, good);
+    case 'go': case 'aioGo': return go(s, c, neg, B.NBD_OPT_GO, good);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
 // Server side: replies to the commands, planned per command.
 
-interface Plan {
+export interface Plan {
   form: 'good' | 'error' | 'data-then-error' | 'junk' | 'random';
   cuts: number[];
   holes: boolean[];
@@ -109,7 +140,7 @@ interface Plan {
   junk: { type: number; flags: number; payload: Uint8Array };
 }
 
-const planArb: fc.Arbitrary<Plan> = fc.record({
+export const planArb: fc.Arbitrary<Plan> = fc.record({
   form: fc.oneof({ weight: 8, arbitrary: fc.constant('good' as const) }, { weight: 2, arbitrary: fc.constantFrom('error' as const, 'data-then-error' as const) }, { weight: 1, arbitrary: fc.constantFrom('junk' as const, 'random' as const) }),
   cuts: fc.array(fc.nat(), { maxLength: 3 }),
   holes: fc.array(fc.boolean(), { maxLength: 4 }),
@@ -132,7 +163,7 @@ function pieces(n: number, cuts: number[]): [number, number][] {
 }
 
 /** The chunks (or simple reply) answering `cmd`, cookie `cookie`, under what was negotiated. */
-function reply(p: Plan, cmd: Cmd, cookie: number, neg: { sr: boolean; ext: boolean; metaId: number }, random: Uint8Array): Uint8Array[] {
+export function reply(p: Plan, cmd: Cmd, cookie: number, neg: Negotiated, random: Uint8Array): Uint8Array[] {
   const read = cmd.kind === 'pread' || cmd.kind === 'preadStructured';
   const bs = cmd.kind === 'blockStatus' || cmd.kind === 'blockStatus64';
   const off = BigInt(cmd.offset);
@@ -172,7 +203,7 @@ function reply(p: Plan, cmd: Cmd, cookie: number, neg: { sr: boolean; ext: boole
  * Make a command one the handle will send under this shape (in bounds, aligned, advertised,
  * flags it accepts), so that cookies 1..n line up with the replies and the fuzzer gets deep.
  */
-function sanitize(cmd: Cmd, s: Shape, neg: { sr: boolean }, c: ClientConfig): Cmd {
+export function sanitize(cmd: Cmd, s: Shape, neg: Negotiated, c: ClientConfig): Cmd {
   const f = s.flags;
   const has = (bit: number) => (f & bit) !== 0;
   let kind = cmd.kind;
@@ -199,8 +230,8 @@ function sanitize(cmd: Cmd, s: Shape, neg: { sr: boolean }, c: ClientConfig): Cm
 // ---------------------------------------------------------------------------------------
 // Mutations, applied to the segments after they are built.
 
-interface Mutation {
-  where: 'handshake' | 'replies';
+export interface Mutation {
+  where: 'handshake' | 'opt' | 'replies';
   seg: number;
   pos: number;
   op: 'flip' | 'byte' | 'u32' | 'u64' | 'truncate' | 'dup' | 'drop' | 'insert';
@@ -209,8 +240,8 @@ interface Mutation {
 }
 
 const INTERESTING = [0, 1, 2, 7, 8, 12, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
-const mutationArb: fc.Arbitrary<Mutation> = fc.record({
-  where: fc.oneof({ weight: 1, arbitrary: fc.constant('handshake' as const) }, { weight: 6, arbitrary: fc.constant('replies' as const) }),
+export const mutationArb: fc.Arbitrary<Mutation> = fc.record({
+  where: fc.oneof({ weight: 1, arbitrary: fc.constantFrom('handshake' as const, 'opt' as const) }, { weight: 6, arbitrary: fc.constant('replies' as const) }),
   seg: fc.nat(),
   pos: fc.nat(),
   op: fc.constantFrom('flip', 'byte', 'u32', 'u64', 'truncate', 'dup', 'drop', 'insert'),
@@ -218,7 +249,7 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.record({
   bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
 });
 
-function mutate(segs: Uint8Array[], m: Mutation): Uint8Array[] {
+export function mutate(segs: Uint8Array[], m: Mutation): Uint8Array[] {
   if (segs.length === 0) return m.op === 'insert' ? [m.bytes] : segs;
   const out: Uint8Array[] = segs.map((s) => s.slice());
   const i = m.seg % out.length;
@@ -239,75 +270,9 @@ function mutate(segs: Uint8Array[], m: Mutation): Uint8Array[] {
 }
 
 /** Cut the concatenation of `segs` at the given points instead (framing must not matter). */
-function resplit(segs: Uint8Array[], cuts: number[]): Uint8Array[] {
+export function resplit(segs: Uint8Array[], cuts: number[]): Uint8Array[] {
   const all = B.concat(...segs);
   if (all.length === 0) return [];
   const at = [...new Set(cuts.map((c) => c % all.length))].filter((c) => c > 0).sort((a, b) => a - b);
   return [0, ...at].map((s, i) => all.subarray(s, at[i] ?? all.length));
 }
-
-// ---------------------------------------------------------------------------------------
-// The case generators.
-
-const bytesArb = (max: number) => fc.array(fc.uint8Array({ maxLength: max }), { maxLength: 6 });
-const baseArb = fc.record({ client: clientArb, commands: fc.array(cmdArb, { minLength: 1, maxLength: 5 }), cancels: cancelsArb, end: endArb });
-
-/** Purely random server bytes. */
-export const randomCaseArb: fc.Arbitrary<FuzzCase> = fc.record({ base: baseArb, handshake: bytesArb(64), replies: bytesArb(96) })
-  .map(({ base, handshake: h, replies }) => ({ label: 'random', ...base, handshake: h, replies }));
-
-/** A valid greeting, then random bytes. */
-export const greetingCaseArb: fc.Arbitrary<FuzzCase> = fc.record({ base: baseArb, fixed: fc.boolean(), handshake: bytesArb(48), replies: bytesArb(96) })
-  .map(({ base, fixed, handshake: h, replies }) => ({
-    label: 'greeting+random', ...base,
-    handshake: [B.newstyleGreeting((fixed ? B.NBD_FLAG_FIXED_NEWSTYLE : 0) | B.NBD_FLAG_NO_ZEROES), ...h], replies,
-  }));
-
-/** A valid handshake and replies built for the commands, then mutated and re-cut. */
-export const structuredCaseArb: fc.Arbitrary<FuzzCase> = fc.record({
-  base: baseArb,
-  shape: shapeArb,
-  plans: fc.array(planArb, { minLength: 5, maxLength: 5 }),
-  order: fc.array(fc.nat(), { minLength: 5, maxLength: 5 }),
-  random: fc.uint8Array({ maxLength: 64 }),
-  mutations: fc.oneof({ weight: 2, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 3, arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 3 }) }),
-  cuts: fc.oneof(fc.constant<number[]>([]), fc.array(fc.nat(), { maxLength: 6 })),
-  /** Leave the commands as generated (some will be refused, shifting every later cookie). */
-  sloppy: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-}).map(({ base: raw, shape, plans, order, random, mutations, cuts, sloppy }) => {
-  const hs = handshake(shape, raw.client);
-  const neg = { sr: hs.sr, ext: hs.ext, metaId: shape.metaId };
-  const base = sloppy ? raw : { ...raw, commands: raw.commands.map((c) => sanitize(c, shape, neg, raw.client)) };
-  const n = base.commands.length;
-  const answers = base.commands.map((cmd, i) => reply(plans[i]!, cmd, ((i + plans[i]!.cookieShift + n) % n) + 1, neg, random));
-  const sequence = [...answers.keys()].sort((a, b) => order[a]! - order[b]! || a - b).flatMap((i) => answers[i]!);
-  let segs = { handshake: hs.segs, replies: sequence };
-  for (const m of mutations) segs = { ...segs, [m.where]: mutate(segs[m.where], m) };
-  return { label: 'structured', ...base, handshake: segs.handshake, replies: cuts.length ? resplit(segs.replies, cuts) : segs.replies };
-});
-
-/** The mix the fuzzer runs: mostly structure-aware. */
-export const caseArb: fc.Arbitrary<FuzzCase> = fc.oneof(
-  { weight: 1, arbitrary: randomCaseArb },
-  { weight: 1, arbitrary: greetingCaseArb },
-  { weight: 6, arbitrary: structuredCaseArb },
-);
-
-/** A case as text that pastes back into a test (hex segments). */
-export function describeCase(c: FuzzCase): string {
-  const hex = (segs: Uint8Array[]) => segs.map((s) => `'${B.hex(s)}'`).join(', ');
-  return [
-    `label: ${c.label}, end: ${c.end}`,
-    `client: ${JSON.stringify(c.client)}`,
-    `commands: ${JSON.stringify(c.commands)}`,
-    `cancels: ${JSON.stringify(c.cancels)}`,
-    `handshake: [${hex(c.handshake)}]`,
-    `replies: [${hex(c.replies)}]`,
-  ].join('\n');
-}
-
-/** The property every case must hold: no broken invariant. A failure prints the case as hex. */
-export const fuzzProperty = (arb: fc.Arbitrary<FuzzCase> = caseArb) => fc.asyncProperty(arb, async (c) => {
-  const { problems } = await runCase(c);
-  if (problems.length) throw new Error(`${problems.join('\n')}\n--- case ---\n${describeCase(c)}`);
-});

@@ -43,8 +43,11 @@ export class Arena {
 /** What happened to one command or call, counted. */
 export interface Entry {
   name: string;
-  /** aio: a command's completion and free hook; callback: the same for an option; promise: a sync-style call. */
-  kind: 'aio' | 'callback' | 'promise';
+  /**
+   * aio: a command's completion and free hook; callback: the same for an option; promise: a
+   * sync-style call; free: a callback's free hook alone (nbd_opt_list's list callback).
+   */
+  kind: 'aio' | 'callback' | 'promise' | 'free';
   cookie: number;
   completions: number;
   frees: number;
@@ -95,6 +98,12 @@ export class Ledger {
     return entry;
   }
 
+  /** A free hook to count, for a callback whose calls are not counted. */
+  freeHook(name: string): () => void {
+    const entry = this.#entry(name, 'free');
+    return () => void entry.frees++;
+  }
+
   /** Count how a promise settles. */
   promise(name: string, p: Promise<unknown>): Entry {
     const entry = this.#entry(name, 'promise');
@@ -113,6 +122,7 @@ export class Ledger {
 
   /** Whether the entry has settled at all (its completion ran, or its promise settled). */
   static settled(e: Entry): boolean {
+    if (e.kind === 'free') return e.frees > 0;
     return e.kind === 'promise' ? e.settlements > 0 : e.completions > 0 || e.refused !== 0;
   }
 
@@ -132,8 +142,9 @@ export class Ledger {
   problems(): string[] {
     const out: string[] = [];
     for (const e of this.entries) {
-      if (e.kind === 'promise') {
-        if (e.settlements !== 1) out.push(`${e.name}: promise settled ${e.settlements} times`);
+      if (e.kind === 'promise' || e.kind === 'free') {
+        if (e.kind === 'promise' && e.settlements !== 1) out.push(`${e.name}: promise settled ${e.settlements} times`);
+        if (e.kind === 'free' && e.frees !== 1) out.push(`${e.name}: free hook ran ${e.frees} times`);
         continue;
       }
       if (e.completions !== (e.refused ? 0 : 1)) out.push(`${e.name}: completion ran ${e.completions} times${e.refused ? ' after the call failed' : ''}`);
