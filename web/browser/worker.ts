@@ -5,6 +5,7 @@
 import type { ArgKind } from '../core/api.js';
 import { NbdError, errno } from '../core/errors.js';
 import { NbdHandle } from '../core/handle.js';
+import type { Transports } from '../core/transport.js';
 import type { ErrorRef, Extent64 } from '../core/types.js';
 import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
 import { browserTransports } from './ws-transport.js';
@@ -105,10 +106,17 @@ function command(m: ToWorker & { t: 'cmd' }): void {
 scope.addEventListener('message', (ev) => {
   const m = ev.data;
   switch (m.t) {
-    case 'create':
-      handles.set(m.h, { nbd: new NbdHandle({ transports: browserTransports }), lastState: '', lastInfo: null, cookies: new Map() });
-      sync(m.h);
+    case 'create': {
+      // A connection can also end on its own (the server or bridge went away): tell the page then
+      // too, not only when a call or a command completes.
+      const id = m.h;
+      const transports: Transports = {
+        websocket: (t, ev) => browserTransports.websocket!(t, { ...ev, close: (e) => { ev.close(e); sync(id); } }),
+      };
+      handles.set(id, { nbd: new NbdHandle({ transports }), lastState: '', lastInfo: null, cookies: new Map() });
+      sync(id);
       return;
+    }
     case 'call':
       void call(m);
       return;
