@@ -1,6 +1,7 @@
 // Faults with real servers, in Chromium: the handle in the page's worker has 64 reads in flight
 // through websockify when nbdkit, or websockify itself, is SIGKILLed. All reads fail within 1 s,
-// each completion callback on the page runs once, and the handle is dead.
+// each completion callback on the page runs once, and the handle is dead. An idle handle's page
+// side learns of the death too.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPage, serveDist, type Site } from './support/browser.js';
@@ -67,4 +68,23 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
 
   it('nbdkit-killed-mid-read', () => killMidRead('nbdkit'));
   it('websockify-killed-mid-read', () => killMidRead('websockify'));
+
+  it('an-idle-handle-on-the-page-sees-its-server-die', async () => {
+    // Nothing in flight, nobody polling: the page's view of the handle must still follow the worker's.
+    const nbd = await startNbdkit(['pattern', '1M']);
+    const ws = await startWebsockify({ port: nbd.port! });
+    const { page } = await labPage(site);
+    await page.evaluate(async (uri) => {
+      const h = window.webnbd.create();
+      (window as unknown as { h: typeof h }).h = h;
+      await h.connectUri(uri);
+    }, `nbd+ws://127.0.0.1:${ws.port}/`);
+    nbd.kill('SIGKILL');
+    const seen = await page.evaluate(async () => {
+      const h = (window as unknown as { h: ReturnType<Window['webnbd']['create']> }).h;
+      for (let t = 0; t < 100 && !h.aioIsDead(); t++) await new Promise((r) => setTimeout(r, 20));
+      return { dead: h.aioIsDead(), state: h.connectionState() };
+    });
+    expect(seen.dead, seen.state).toBe(true);
+  });
 });
