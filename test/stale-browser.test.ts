@@ -71,7 +71,6 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     nbd.kill('SIGKILL');
     const dead = await page.evaluate(async (old) => {
       const { h, big } = (window as unknown as { lab: Lab }).lab;
-      // As in libnbd, the handle learns of the hang-up when it polls (the page's mirror lags until then).
       while (!h.aioIsDead()) await h.poll(100).catch(() => 0);
       const region = big.subarray(65536, 131072).fill(old);
       const outcome = await h.pread(region, 0).then(() => 'ok', (e: Error) => e.message);
