@@ -233,7 +233,7 @@ export class NbdHexdumpElement extends HTMLElement {
       } else {
         this.#text = null;
         // Block status for the first screen goes out with its first read (from #shown).
-        void disk.status(at, at + STATUS_WINDOW).then(() => this.#view.invalidate(), () => {});
+        void disk.status(at, at + STATUS_WINDOW).then(() => this.#refresh(gen), () => {});
         this.#view.setSource(new LazyRows(this.format, disk, offset, end), at);
       }
     } catch (e) {
@@ -273,7 +273,7 @@ export class NbdHexdumpElement extends HTMLElement {
       this.#asking = true;
       disk.status(gap, gap < first ? first : last + STATUS_WINDOW).then(() => {
         this.#asking = false;
-        if (gen === this.#gen) this.#view.invalidate();
+        this.#refresh(gen);
       }, (e: unknown) => {
         this.#asking = false;
         if (gen === this.#gen) this.#fail(e);
@@ -297,12 +297,19 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#pump(disk, gen);
   }
 
+  /** Show what arrived: at once while the first screen is coming, else at the next frame. */
+  #refresh(gen: number): void {
+    if (gen !== this.#gen) return;
+    if (this.#loaded) this.#view.invalidate();
+    else this.#view.render();
+  }
+
   #pump(disk: Disk, gen: number): void {
     while (this.#waiting.size < MAX_READS && this.#queue.length > 0) {
       const b = this.#queue.shift()!;
       this.#waiting.add(b);
       disk.block(b).then(() => {
-        if (gen === this.#gen) this.#view.invalidate();
+        this.#refresh(gen);
       }, (e: unknown) => {
         if (gen !== this.#gen) return;
         this.#failed.add(b);
