@@ -32,7 +32,7 @@ afterAll(async () => {
 interface Opened { page: Page; errors: string[]; alerts: string[] }
 
 /** The inspector at ?src=URI (&export=, &offset=), once partitions and map are done. */
-async function inspect(query: Record<string, string>, on: Site = site): Promise<Opened> {
+async function inspect(query: Record<string, string>, on: Site = site, settle = true): Promise<Opened> {
   const context = await (await launch()).newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: on.origin });
   const page = await context.newPage();
@@ -50,7 +50,7 @@ async function inspect(query: Record<string, string>, on: Site = site): Promise<
       await page.waitForTimeout(1000);
     }
   }
-  if (query['src']?.startsWith('nbd+ws:')) await settled(page);
+  if (settle && query['src']?.startsWith('nbd+ws:')) await settled(page);
   return { page, errors, alerts };
 }
 
@@ -250,6 +250,32 @@ describe('nbdkit partitioning', () => {
     await page.click('#partitions tbody tr:nth-child(3)');
     expect((await dumpState(page)).first).toMatch(/\|LUKS\.\./);
     await page.screenshot({ path: join(shots, 'inspector-gpt.png') });
+  });
+});
+
+describe('nbdkit sparse-random: a 1 TiB disk', () => {
+  it('maps the whole disk with a progress bar, as nbdinfo --map --totals counts it', async () => {
+    const disk = await serve(['-r', 'sparse-random', 'size=1T', 'seed=7'], origins);
+    const { page } = await inspect({ src: disk.uri }, site, false);
+    // The map builds in view: progress shows, part way, then goes.
+    await page.waitForFunction(() => {
+      const p = document.querySelector<HTMLProgressElement>('#map progress')!;
+      return !p.hidden && p.value > 0 && p.value < 1;
+    }, null, { timeout: 20_000, polling: 10 });
+    await page.screenshot({ path: join(shots, 'inspector-1tib-mapping.png') });
+    await settled(page);
+    const totals = execFileSync('nbdinfo', ['--map', '--totals', `nbd://127.0.0.1:${disk.nbd.port}/`]).toString();
+    const pc = (type: string) => /\s([\d.]+)%\s+(\d+)/g.exec(totals.split('\n').find((l) => l.trim().split(/\s+/)[2] === type) ?? '')?.[1];
+    const legend = (await page.textContent('.legend'))!;
+    expect(legend).toMatch(new RegExp(`^data [\\d.]+ GiB \\(${pc('0')}%\\) · zero 0 bytes \\(0\\.0%\\) · hole [\\d.]+ GiB \\(${pc('3')}%\\)$`));
+    expect(await page.textContent('#partitions .note')).toMatch(/^No partition table/);
+    // A click in the middle of the map lands in the middle of the disk.
+    const box = (await page.locator('#map canvas').boundingBox())!;
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const p = BigInt((await dumpState(page)).position);
+    expect(p).toBeGreaterThan((1n << 40n) * 45n / 100n);
+    expect(p).toBeLessThan((1n << 40n) * 55n / 100n);
+    await page.screenshot({ path: join(shots, 'inspector-1tib.png') });
   });
 });
 

@@ -96,7 +96,7 @@ export class Inspector {
     else this.dump.export = exportName;
     // The server's list and facts, and the shared connection for map and partitions, side by side.
     const server = inspectServer(this.#src, exportName).then((v) => gen === this.#gen && this.#showServer(v), (e: unknown) => {
-      if (gen === this.#gen) this.showError(plainError(e, `to ${this.#src}`));
+      if (gen === this.#gen) this.#failed(e);
     });
     if (this.#uri) release(this.#uri);
     this.#uri = uri;
@@ -108,7 +108,17 @@ export class Inspector {
       this.map.mark(this.dump.position);
       await Promise.all([this.#showPartitions(disk, gen), this.map.build(disk), server]);
     } catch (e) {
-      if (gen === this.#gen) this.showError(plainError(e, `to ${this.#src}`));
+      if (gen === this.#gen) this.#failed(e);
+    }
+  }
+
+  /** Say why, and leave no panel claiming to be busy. */
+  #failed(e: unknown): void {
+    this.showError(plainError(e, `to ${this.#src}`));
+    this.map.stop();
+    $<HTMLProgressElement>('#map progress').hidden = true;
+    for (const note of ['#exports .note', '#partitions .note']) {
+      if (/…$/.test($(note).textContent ?? '')) $(note).textContent = 'Not connected.';
     }
   }
 
