@@ -10,18 +10,12 @@ import { errno } from '../web/core/errors.js';
 import type { NbdHandle } from '../web/core/handle.js';
 import * as B from './support/bytes.js';
 import { serveDisk, type ConnHandler, type ServeDiskOptions } from './support/fake-server.js';
-import { Arena, Ledger, tick, type Entry } from './support/hostile.js';
+import { Arena, Ledger, until, type Entry } from './support/hostile.js';
 import { recording, replay, transcriptLength } from './support/hostile-replay.js';
 import { memoryHandle } from './support/memory.js';
 
 const SIZE = 65536;
 const DATA = Uint8Array.from({ length: 8192 }, (_, i) => (i * 13 + 1) & 0xff); // then holes
-
-/** Wait for `cond`, at most 2 s (a hang then shows as an unsettled entry). */
-async function until(cond: () => boolean): Promise<boolean> {
-  for (const t0 = Date.now(); !cond(); await tick()) if (Date.now() - t0 > 2000) return false;
-  return true;
-}
 
 /** What the client does: connect (and options in opt mode), then a mix of commands at once. */
 async function session(handler: ConnHandler, optMode: boolean) {

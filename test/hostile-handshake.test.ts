@@ -9,7 +9,7 @@ import type { NbdHandle } from '../web/core/handle.js';
 import * as T from '../web/core/types.js';
 import * as B from './support/bytes.js';
 import { serveDisk, type Substitute, type ServeDiskOptions } from './support/fake-server.js';
-import { Ledger, spyAllocations } from './support/hostile.js';
+import { Ledger, spyAllocations, until } from './support/hostile.js';
 import { memoryHandle } from './support/memory.js';
 
 const { NBD_OPT_EXTENDED_HEADERS: EXT, NBD_OPT_GO: GO, NBD_OPT_INFO: INFO, NBD_OPT_SET_META_CONTEXT: SET_META } = B;
@@ -28,11 +28,6 @@ interface Want {
   /** The handle is dead, or was left negotiating (opt mode) or ready. */
   dead: boolean;
   why?: RegExp;
-}
-
-/** Wait for `cond`, at most 2 s (a hang then shows as an unsettled entry). */
-async function until(cond: () => boolean): Promise<void> {
-  for (const t0 = Date.now(); !cond() && Date.now() - t0 < 2000;) await new Promise((r) => setTimeout(r, 1));
 }
 
 /** Connect (and in opt mode run `act`) against a server with hostile handshake replies. */

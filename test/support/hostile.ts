@@ -227,3 +227,15 @@ export class ScriptLink {
 
 /** Let every pending microtask and one round of macrotasks run. */
 export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/**
+ * Wait for `cond`, at most `ms` (false if it never came true): a few ticks first, then every
+ * millisecond. The limit only matters when something hangs; it is generous for loaded machines.
+ */
+export async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
+  for (let i = 0, t0 = Date.now(); !cond(); i++) {
+    if (Date.now() - t0 > ms) return false;
+    await (i < 20 ? tick() : new Promise((r) => setTimeout(r, 1)));
+  }
+  return true;
+}
