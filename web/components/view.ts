@@ -44,7 +44,7 @@ export class DumpView {
   #focus: bigint | null = null;
   #hover: bigint | null = null;
   #dragging = false;
-  /** Keep the last page full: on navigation, not when arriving block status reshapes the rows. */
+  /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
 
   constructor(readonly root: ShadowRoot, readonly host: ViewHost) {
@@ -67,7 +67,7 @@ export class DumpView {
     source?.anchor?.(at);
     this.#height = -1;
     this.#top = source ? source.rowAt(at) : null;
-    this.#clamp = true;
+    this.#clamp = at === source?.end;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
     this.render();
@@ -79,7 +79,8 @@ export class DumpView {
     if (!this.#source) return;
     this.#source.anchor?.(p);
     this.#top = this.#source.rowAt(p);
-    this.#clamp = true;
+    // Going to an offset puts it at the top, even near the end; the end itself fills the page.
+    this.#clamp = p >= this.#source.end;
     this.render();
   }
 
@@ -305,11 +306,16 @@ export class DumpView {
 
   #onScroll(): void {
     const source = this.#source;
-    if (!source || Math.abs(this.scroller.scrollTop - this.#expected) <= 1) return;
+    if (!source || !this.#top || Math.abs(this.scroller.scrollTop - this.#expected) <= 1) return;
     const max = this.scroller.scrollHeight - this.scroller.clientHeight;
     const f = max > 0 ? this.scroller.scrollTop / max : 0;
     this.#expected = this.scroller.scrollTop;
-    this.#top = source.at(f * source.fraction(this.#lastTop(source)));
+    // Layout changes move the bar without the user (the browser clamps it): if it still stands for
+    // the rows on screen, nothing moved.
+    const span = source.fraction(this.#lastTop(source));
+    const now = span > 0 ? Math.min(1, source.fraction(this.#top) / span) : 0;
+    if (Math.abs(f - now) * max <= 1.5) return;
+    this.#top = source.at(f * span);
     this.#clamp = true;
     this.render(true);
   }
