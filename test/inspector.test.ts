@@ -58,7 +58,8 @@ async function inspect(query: Record<string, string>, on: Site = site, settle = 
 const settled = (page: Page) => page.waitForFunction(() =>
   document.querySelector<HTMLProgressElement>('#map progress')!.hidden
   && !/Reading|…/.test(document.querySelector('#partitions')!.textContent ?? '')
-  && document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded', null, { timeout: 30_000 });
+  && document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded'
+  && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 30_000 });
 
 /** The partition table as shown: one record per row. */
 const shownPartitions = (page: Page) => page.$$eval('#partitions tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
@@ -249,6 +250,7 @@ describe('nbdkit partitioning', () => {
     // Click a row: the hexdump goes there.
     await page.click('#partitions tbody tr:nth-child(3)');
     expect((await dumpState(page)).first).toMatch(/\|LUKS\.\./);
+    await settled(page);
     await page.screenshot({ path: join(shots, 'inspector-gpt.png') });
   });
 });
