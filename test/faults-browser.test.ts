@@ -3,15 +3,22 @@
 // each completion callback on the page runs once, and the handle is dead. An idle handle's page
 // side learns of the death too.
 
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPage, serveDist, type Site } from './support/browser.js';
 import { startNbdkit, startWebsockify, type ServerProcess } from './support/servers.js';
+
+/** A copy of dist/ that stays put while other test runs rebuild dist/. */
+const pages = join(mkdtempSync(join(tmpdir(), 'webnbd-pages-')), 'dist');
+cpSync('dist', pages, { recursive: true });
 
 type Outcome = { completions: Record<number, number[]>; frees: Record<number, number>; doneAt: number; dead: boolean; refused: string };
 
 describe.each([true, false])('isolated page: %s', (isolated) => {
   let site: Site;
-  beforeAll(async () => { site = await serveDist(isolated); });
+  beforeAll(async () => { site = await serveDist(isolated, pages); });
   afterAll(() => site.close());
 
   async function killMidRead(victim: 'nbdkit' | 'websockify') {

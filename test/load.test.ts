@@ -6,12 +6,18 @@
 // Vitest's module runner) and in Chromium (the page's worker, through websockify).
 
 import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NbdHandle } from '../web/node/index.js';
 import { labPage, serveDist, type Site } from './support/browser.js';
 import { startNbdkit, startWebsockify } from './support/servers.js';
+
+/** A copy of dist/ that stays put while other test runs rebuild dist/. */
+const pages = join(mkdtempSync(join(tmpdir(), 'webnbd-pages-')), 'dist');
+cpSync('dist', pages, { recursive: true });
 
 interface Params { uri: string; connections: number; inFlight: number; size: number; region: number; seconds: number }
 interface Result { ops: number; reads: number; writes: number; seconds: number; bytesVerified: number; problems: string[] }
@@ -117,7 +123,7 @@ describe('aio-parallel load on nbdkit memory', () => {
 
   describe('browser', () => {
     let site: Site;
-    beforeAll(async () => { site = await serveDist(true); });
+    beforeAll(async () => { site = await serveDist(true, pages); });
     afterAll(() => site.close());
 
     it('browser-worker-through-websockify-8-connections-64-in-flight-10-s-every-byte-verified', async () => {

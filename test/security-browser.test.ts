@@ -3,7 +3,7 @@
 // echoes in its error, the bytes of the disk) stay text in <nbd-hexdump> and in the inspector;
 // and javascript: or data: URIs, from the URL or typed in, are refused, never followed.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -12,13 +12,17 @@ import { startBridge, type Bridge } from '../web/cli/bridge.js';
 import { launch, labPage, serveDist, type Site } from './support/browser.js';
 import { startNbdkit, startQemuNbd, startWebsockify, type NbdServer } from './support/servers.js';
 
+/** A copy of dist/ that stays put while other test runs rebuild dist/. */
+const pages = join(mkdtempSync(join(tmpdir(), 'webnbd-pages-')), 'dist');
+cpSync('dist', pages, { recursive: true });
+
 const HOSTILE = '<img src=x onerror="window.__pwned=1">';
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-security-browser-'));
 const bridges: Bridge[] = [];
 let site: Site;
 let nbd: NbdServer;
 beforeAll(async () => {
-  site = await serveDist(true);
+  site = await serveDist(true, pages);
   nbd = await startNbdkit(['pattern', '1M']);
 });
 afterAll(async () => {

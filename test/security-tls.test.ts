@@ -15,6 +15,10 @@ import { startBridge, type Bridge } from '../web/cli/bridge.js';
 import { CHROMIUM_ARGS, labPage, serveDist, type Site } from './support/browser.js';
 import { freePort } from './support/servers.js';
 
+/** A copy of dist/ that stays put while other test runs rebuild dist/. */
+const pages = join(mkdtempSync(join(tmpdir(), 'webnbd-pages-')), 'dist');
+cpSync('dist', pages, { recursive: true });
+
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-tls-'));
 const cert = join(dir, 'cert.pem');
@@ -29,7 +33,7 @@ let trusting: Browser;
 let site: Site;
 beforeAll(async () => {
   trusting = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`] });
-  site = await serveDist(true);
+  site = await serveDist(true, pages);
 });
 afterAll(async () => {
   await trusting?.close();
@@ -77,8 +81,8 @@ describe('wss:// in Chromium', () => {
 /** nginx in the foreground from a prefix written by bridge/nginx/configure.sh; unprivileged. */
 async function startNginx(port: number, bridgeAt: string): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
   const prefix = join(dir, `nginx-${port}`);
-  // A copy of the pages: dist/ may be rebuilt while nginx serves them (and nobody may not read it).
-  cpSync(join(root, 'dist'), join(prefix, 'html'), { recursive: true });
+  // The pages inside the prefix, which nginx (as nobody) can read.
+  cpSync(pages, join(prefix, 'html'), { recursive: true });
   execFileSync('sh', [join(root, 'bridge/nginx/configure.sh'), '--server-name', '127.0.0.1', '--listen', `127.0.0.1:${port}`,
     '--cert', cert, '--key', key, '--bridge', bridgeAt, '--root', join(prefix, 'html'), '--prefix', prefix]);
   // As root (CI), drop to nobody: nginx then needs to read its prefix (and the certificate in it).

@@ -3,19 +3,23 @@
 // handle refuses once dead. Each failed read leaves its region zeroed: not the pattern put there,
 // not the data of the previous read, and the bytes around the region untouched.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPage, serveDist, type Site } from './support/browser.js';
 import { startNbdkit, startWebsockify } from './support/servers.js';
 
+/** A copy of dist/ that stays put while other test runs rebuild dist/. */
+const pages = join(mkdtempSync(join(tmpdir(), 'webnbd-pages-')), 'dist');
+cpSync('dist', pages, { recursive: true });
+
 type Lab = { h: ReturnType<Window['webnbd']['create']>; big: Uint8Array };
 const OLD = 0xa5;
 
 describe.each([true, false])('isolated page: %s', (isolated) => {
   let site: Site;
-  beforeAll(async () => { site = await serveDist(isolated); });
+  beforeAll(async () => { site = await serveDist(isolated, pages); });
   afterAll(() => site.close());
 
   it('reused-buffer-regions-show-zeros-after-failed-reads', async () => {
