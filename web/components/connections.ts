@@ -70,6 +70,3 @@ export function release(uri: string): void {
     e.disk.then((d) => d.handle.shutdown().catch(() => {}).finally(() => d.handle.close()), () => {});
   }, LINGER_MS);
 }
-
-/** How many connections are open (for tests: several elements, one connection). */
-export const openConnections = (): number => open.size;

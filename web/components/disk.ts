@@ -80,9 +80,6 @@ export class Disk {
     return p;
   }
 
-  /** Whether block i is being read now. */
-  isReading(i: number): boolean { return this.#reading.has(i); }
-
   /**
    * Make sure block status is known for [start, end) (clamped to the disk): asks the server for
    * each unknown stretch, from its start, as many times as it takes (replies may stop short).

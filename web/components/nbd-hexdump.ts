@@ -93,7 +93,7 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#status = document.createElement('div');
     this.#status.setAttribute('part', 'status');
     this.#status.setAttribute('role', 'status');
-    this.#view = new DumpView(root, {
+    this.#view = new DumpView({
       shown: (rows, complete) => this.#shown(rows, complete),
       moved: (p) => this.dispatchEvent(new NbdPositionEvent(p)),
       selected: (s) => this.dispatchEvent(new NbdSelectEvent(s)),
@@ -206,7 +206,8 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#status.textContent = 'Connecting…';
     try {
       const uri = resolveUri(src, this.export);
-      if (uri !== this.#uri || !this.#disk) {
+      // A new export, or the old connection died: (re)connect through the shared registry.
+      if (uri !== this.#uri || !this.#disk || this.#disk.handle.aioIsDead()) {
         if (this.#uri) release(this.#uri);
         this.#uri = uri;
         this.#disk = null;

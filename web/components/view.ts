@@ -47,7 +47,7 @@ export class DumpView {
   /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
 
-  constructor(readonly root: ShadowRoot, readonly host: ViewHost) {
+  constructor(readonly host: ViewHost) {
     this.dump.setAttribute('role', 'presentation');
     this.scroller.append(this.dump, this.#filler);
     this.scroller.addEventListener('scroll', () => this.#onScroll());
