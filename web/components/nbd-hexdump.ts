@@ -195,9 +195,10 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#waiting.clear();
     this.#failed.clear();
     this.#text = '';
+    // The old rows go at once: nothing of them may count as the new range's first screen.
+    this.#view.setSource(null, 0n);
     const src = this.src;
     if (!src) {
-      this.#view.setSource(null, 0n);
       this.#status.textContent = '';
       delete this.dataset['state'];
       return;
