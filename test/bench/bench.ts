@@ -18,6 +18,7 @@ it('bench', async () => {
     browserPasses: 4, // 1 GiB through the worker, for the heap figure
     ceilingBytes: 128 * MiB, // before each pass
     latencySamples: 1000,
+    firstSectorRuns: 9,
     runs: 3,
     site: resolve(import.meta.dirname, '../../build/bench-dist'),
     profile: process.env.BENCH_PROFILE === '1',

@@ -24,6 +24,8 @@ export interface BenchConfig {
   /** Bytes of each bare-WebSocket flood (one before each pass). */
   ceilingBytes: number;
   latencySamples: number;
+  /** Fresh pages timed by first-sector.ts. */
+  firstSectorRuns: number;
   /** Timed runs of the quick measurements (the median is reported). */
   runs: number;
   /** Where the built pages are (vite build). */
@@ -194,15 +196,11 @@ async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, is
   };
 }
 
-/** test/bench/first-sector.ts, from the inspector's side, if it is there yet. */
-async function firstSector(browser: Browser, fx: Fixtures, site: Site): Promise<number | null> {
-  const file = resolve(import.meta.dirname, 'first-sector.ts');
-  if (!existsSync(file)) return null;
-  const mod = (await import(/* @vite-ignore */ file)) as Record<string, unknown>;
-  const fn = (mod.default ?? Object.values(mod).find((v) => typeof v === 'function')) as ((ctx: unknown) => unknown) | undefined;
-  if (typeof fn !== 'function') return null;
-  const ms = await fn({ browser, origin: site.origin, uri: fx.wsUri, wsUri: fx.wsUri, tcpUri: fx.tcpUri });
-  return typeof ms === 'number' && Number.isFinite(ms) ? ms : null;
+/** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages. */
+async function firstSectorMs(browser: Browser, cfg: BenchConfig): Promise<number | null> {
+  if (!existsSync(resolve(import.meta.dirname, 'first-sector.ts'))) return null;
+  const { firstSector } = await import('./first-sector.js');
+  return firstSector({ site: cfg.site, browser, runs: cfg.firstSectorRuns });
 }
 
 export async function runBench(cfg: BenchConfig): Promise<Results> {
@@ -215,8 +213,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const dumps = await dumpPhase(fx, cfg);
     const browser = await launch();
     const inBrowser = await browserPhase(browser, fx, cfg, isolated, plain);
-    const first = await firstSector(browser, fx, isolated);
-    if (first === null) cfg.log('first_sector_ms: test/bench/first-sector.ts is not there (yet): null');
+    const first = await firstSectorMs(browser, cfg);
+    cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
     // In the order of the issue's list.
     return {
       browser_ceiling_mibps: inBrowser.browser_ceiling_mibps,

@@ -1,14 +1,20 @@
 // The benchmark harness still runs end to end (tiny sizes, a few seconds): every figure comes out
 // as a number and the dumps agree. Speed is deliberately not asserted here.
 
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runBench } from './harness.js';
 import { TARGETS, report } from './report.js';
 
 it('bench-harness-runs-every-measurement', async () => {
+  // A copy of dist/ that stays put while other test runs rebuild dist/.
+  const site = join(mkdtempSync(join(tmpdir(), 'webnbd-bench-site-')), 'dist');
+  cpSync('dist', site, { recursive: true });
   const r = await runBench({
     exportBytes: 2 << 20, hexBytes: 256 << 10, browserPasses: 1, ceilingBytes: 2 << 20,
-    latencySamples: 20, runs: 1, site: 'dist', profile: false, log: () => {},
+    latencySamples: 20, firstSectorRuns: 1, runs: 1, site, profile: false, log: () => {},
   });
   for (const [k, v] of Object.entries(r)) {
     if (k.endsWith('_mibps') || k.endsWith('_us') || k === 'heap_growth_mib') expect(Number.isFinite(v), k).toBe(true);
