@@ -4,7 +4,7 @@
 // handle and run by shim.c before the call returns. Errors are libnbd's thread-local last error.
 
 import { API, type ApiName, type Call } from '../core/api.js';
-import { NbdError, errno, type NbdErrorData } from '../core/errors.js';
+import { NbdError, errno } from '../core/errors.js';
 import { hexdumpC } from '../core/format/hexdump.js';
 import { NbdHandle } from '../core/handle.js';
 import type { Transports } from '../core/transport.js';
@@ -523,11 +523,6 @@ export class Runtime {
 
   getErrno(): number {
     return this.#lastError?.errno ?? 0;
-  }
-
-  /** The last error as plain data, for hosts that report it. */
-  lastError(): NbdErrorData | null {
-    return this.#lastError?.toData() ?? null;
   }
 
   // ---- what C programs expect around libnbd ----

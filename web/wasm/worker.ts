@@ -56,7 +56,8 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
     wantStdin: () => post({ t: 'stdin' }),
   }));
   const text = new TextEncoder();
-  const err = (s: string) => rt.write(2, text.encode(`${s}\n`));
+  // emscripten's own messages (an abort's reason); the program's output comes through fd_write.
+  const out = (fd: 1 | 2) => (s: string) => rt.write(fd, text.encode(`${s}\n`));
   let factory: (opts: object) => Promise<Program>;
   try {
     factory = ((await import(/* @vite-ignore */ m.program)) as { default: typeof factory }).default;
@@ -69,8 +70,8 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
     noInitialRun: true,
     thisProgram: m.thisProgram,
     locateFile: (path: string) => new URL(path, m.program).href,
-    print: err,
-    printErr: err,
+    print: out(1),
+    printErr: out(2),
     onExit: (status: number) => exit(status),
     onAbort: (what: unknown) => exit(134, `the program aborted${what ? `: ${String(what)}` : ''}`),
   };
