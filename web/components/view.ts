@@ -23,6 +23,14 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, part?: s
   return e;
 };
 
+/** A row's element, its text, and its byte spans. */
+interface Drawn {
+  el: HTMLElement;
+  text: string;
+  loaded: boolean;
+  spans: [bigint, HTMLElement[]][];
+}
+
 export class DumpView {
   readonly scroller = el('div', '', 'scroller');
   readonly dump = el('div', '', 'dump');
@@ -33,6 +41,8 @@ export class DumpView {
   #lines: string[] = [];
   /** Byte offset → its hex and character spans, for the rows on screen. */
   #spans = new Map<bigint, HTMLElement[]>();
+  /** The rows drawn last time, by kind and offset: rows still on screen are moved, not redrawn. */
+  #drawn = new Map<string, Drawn>();
   #rh = 0;
   #ch = 0;
   #height = -1;
@@ -140,6 +150,7 @@ export class DumpView {
     const source = this.#source;
     if (!source || !this.#top) {
       this.dump.replaceChildren();
+      this.#drawn.clear();
       this.#rows = [];
       this.#lines = [];
       this.#filler.style.height = '0px';
@@ -157,12 +168,23 @@ export class DumpView {
     this.#rows = rows;
     this.#spans.clear();
     let complete = true;
-    this.#lines = rows.map((r) => {
-      const t = source.text(r);
-      if (t === null) complete = false;
-      return t ?? source.label(r);
+    const drawn = new Map<string, Drawn>();
+    const els = rows.map((r) => {
+      const key = `${r.kind}:${r.pos}:${r.next}`;
+      let d = this.#drawn.get(key);
+      // A row drawn with its bytes stays as it is; one still loading is looked at again.
+      if (!d?.loaded) {
+        const t = source.text(r);
+        d = d && d.text === (t ?? source.label(r)) ? d : this.#rowElement(source, r, t ?? source.label(r), t !== null);
+      }
+      if (!d.loaded) complete = false;
+      drawn.set(key, d);
+      for (const [o, spans] of d.spans) this.#spans.set(o, spans);
+      return d;
     });
-    this.dump.replaceChildren(...rows.map((r, i) => this.#rowElement(source, r, this.#lines[i]!, source.text(r) !== null)));
+    this.#drawn = drawn;
+    this.#lines = els.map((d) => d.text);
+    this.dump.replaceChildren(...els.map((d) => d.el));
     this.#paintMarks();
     if (!fromScroll) this.#syncScrollBar(source, top, last);
     if (this.#notified !== top.pos) {
@@ -173,25 +195,24 @@ export class DumpView {
   }
 
   #syncScrollBar(source: RowSource, top: Row, last: Row): void {
-    const max = this.scroller.scrollHeight - this.scroller.clientHeight;
+    // From the sizes #measure set, so that nothing asks for a layout; unchanged bars are left alone.
+    const max = Math.max(0, this.#height - this.#ch);
     const span = source.fraction(last);
-    const f = span > 0 ? Math.min(1, source.fraction(top) / span) : 0;
-    this.scroller.scrollTop = Math.round(f * max);
+    const target = Math.round((span > 0 ? Math.min(1, source.fraction(top) / span) : 0) * max);
+    if (target === this.#expected) return;
+    this.scroller.scrollTop = target;
     this.#expected = this.scroller.scrollTop;
   }
 
-  #rowElement(source: RowSource, r: Row, text: string, loaded: boolean): HTMLElement {
+  #rowElement(source: RowSource, r: Row, text: string, loaded: boolean): Drawn {
     const row = el('div', 'row', 'row');
-    if (!loaded) {
-      row.classList.add('loading');
-      row.textContent = text;
-      return row;
-    }
-    const bytes = source.bytes(r);
+    const drawn: Drawn = { el: row, text, loaded, spans: [] };
+    const bytes = loaded ? source.bytes(r) : null;
     if (!bytes) {
-      row.setAttribute('part', r.kind === 'star' ? 'row star' : 'row');
+      if (!loaded) row.classList.add('loading');
+      if (r.kind === 'star') row.setAttribute('part', 'row star');
       row.textContent = text;
-      return row;
+      return drawn;
     }
     if (r.kind === 'zero') row.classList.add('zero');
     // Columns: the offset ends at the first space or colon; byte i's hex is 2 + 3i (+1 past the
@@ -218,10 +239,10 @@ export class DumpView {
       row.append(c);
       const o = r.pos + BigInt(i);
       hex[i]!.dataset['o'] = c.dataset['o'] = String(o);
-      this.#spans.set(o, [hex[i]!, c]);
+      drawn.spans.push([o, [hex[i]!, c]]);
     }
     row.append(text.slice(bar + 1 + bytes.length));
-    return row;
+    return drawn;
   }
 
   /** Hover and selection classes on the byte spans on screen. */
@@ -231,6 +252,7 @@ export class DumpView {
       const s = sel !== null && o >= sel.start && o < sel.end;
       const h = o === this.#hover;
       for (const span of spans) {
+        if (span.classList.contains('sel') === s && span.classList.contains('hl') === h) continue;
         span.classList.toggle('sel', s);
         span.classList.toggle('hl', h);
         span.setAttribute('part', `byte ${span.classList.contains('b') ? 'hex' : 'char'}${s ? ' selected' : ''}${h ? ' highlight' : ''}`);
