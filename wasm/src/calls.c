@@ -148,6 +148,7 @@ nbd_get_tls_negotiated (struct nbd_handle *h)
 int
 nbd_set_tls_certificates (struct nbd_handle *h, const char *dir)
 {
+  (void) dir;
   webnbd_unsupported (h, "nbd_set_tls_certificates", "TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)");
   return -1;
 }
@@ -155,6 +156,7 @@ nbd_set_tls_certificates (struct nbd_handle *h, const char *dir)
 int
 nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
 {
+  (void) filename;
   webnbd_unsupported (h, "nbd_set_tls_psk_file", "TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)");
   return -1;
 }
@@ -338,6 +340,8 @@ nbd_connect_unix (struct nbd_handle *h, const char *unixsocket)
 int
 nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
+  (void) cid;
+  (void) port;
   webnbd_unsupported (h, "nbd_connect_vsock", "a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)");
   return -1;
 }
@@ -353,6 +357,7 @@ nbd_connect_tcp (struct nbd_handle *h, const char *hostname, const char *port)
 int
 nbd_connect_socket (struct nbd_handle *h, int sock)
 {
+  (void) sock;
   webnbd_unsupported (h, "nbd_connect_socket", "a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)");
   return -1;
 }
@@ -360,6 +365,7 @@ nbd_connect_socket (struct nbd_handle *h, int sock)
 int
 nbd_connect_command (struct nbd_handle *h, char **argv)
 {
+  (void) argv;
   webnbd_unsupported (h, "nbd_connect_command", "a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge");
   return -1;
 }
@@ -367,6 +373,7 @@ nbd_connect_command (struct nbd_handle *h, char **argv)
 int
 nbd_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
 {
+  (void) argv;
   webnbd_unsupported (h, "nbd_connect_systemd_socket_activation", "a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge");
   return -1;
 }
@@ -566,6 +573,8 @@ nbd_poll (struct nbd_handle *h, int timeout)
 int
 nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen)
 {
+  (void) addr;
+  (void) addrlen;
   webnbd_unsupported (h, "nbd_aio_connect", "a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)");
   return -1;
 }
@@ -589,6 +598,8 @@ nbd_aio_connect_unix (struct nbd_handle *h, const char *unixsocket)
 int
 nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
+  (void) cid;
+  (void) port;
   webnbd_unsupported (h, "nbd_aio_connect_vsock", "a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)");
   return -1;
 }
@@ -604,6 +615,7 @@ nbd_aio_connect_tcp (struct nbd_handle *h, const char *hostname, const char *por
 int
 nbd_aio_connect_socket (struct nbd_handle *h, int sock)
 {
+  (void) sock;
   webnbd_unsupported (h, "nbd_aio_connect_socket", "a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)");
   return -1;
 }
@@ -611,6 +623,7 @@ nbd_aio_connect_socket (struct nbd_handle *h, int sock)
 int
 nbd_aio_connect_command (struct nbd_handle *h, char **argv)
 {
+  (void) argv;
   webnbd_unsupported (h, "nbd_aio_connect_command", "a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge");
   return -1;
 }
@@ -618,6 +631,7 @@ nbd_aio_connect_command (struct nbd_handle *h, char **argv)
 int
 nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
 {
+  (void) argv;
   webnbd_unsupported (h, "nbd_aio_connect_systemd_socket_activation", "a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge");
   return -1;
 }

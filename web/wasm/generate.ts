@@ -204,7 +204,8 @@ function wrapper(f: CFunction): string | null {
   const pointer = f.ret.endsWith('*');
   if ('unsupported' in f.impl) {
     const fail = f.ret === 'unsigned' ? '0' : pointer ? 'NULL' : '-1';
-    return `${head}  webnbd_unsupported (h, "${f.c}", ${JSON.stringify(f.impl.unsupported)});\n  return ${fail};\n}\n`;
+    const unused = f.params.map((p) => `  (void) ${/([A-Za-z_][A-Za-z0-9_]*)$/.exec(p)![1]};\n`).join('');
+    return `${head}${unused}  webnbd_unsupported (h, "${f.c}", ${JSON.stringify(f.impl.unsupported)});\n  return ${fail};\n}\n`;
   }
   const s = slots(f as CFunction & { impl: { core: ApiName } });
   const args = s.length ? `  const uint64_t a[] = { ${s.join(', ')} };\n` : '  const uint64_t *a = NULL;\n';
