@@ -370,11 +370,12 @@ export class RemoteHandle {
               event = (xs) => { try { cb.callback(...xs); } catch { /* ignored, as libnbd ignores its return */ } };
               return { $cb: k } satisfies Marker;
             });
-            const value = await this.#remote(name, margs, event);
-            for (const a of args) if (a && typeof a === 'object' && 'free' in a) (a as T.WithFree<unknown>).free?.();
-            return value;
+            return await this.#remote(name, margs, event);
           } catch (e) {
             throw setLastError(asNbdError(e, errno.EINVAL).withContext(call.c));
+          } finally {
+            // Free hooks run once, whether the call succeeded or failed (libnbd(3)).
+            for (const a of args) if (a && typeof a === 'object' && 'free' in a) (a as T.WithFree<unknown>).free?.();
           }
         };
       }

@@ -721,6 +721,7 @@ export class NbdHandle {
       this.#gotoFrom('NEGOTIATING');
       throw e;
     }
+    info.flags = this.#cleanFlags(info.flags);
     this.#info = info;
     if (option === P.NBD_OPT_GO) {
       this.#gotoFrom('READY');
@@ -774,7 +775,19 @@ export class NbdHandle {
 
   #setExport(size: bigint, flags: number): void {
     if (size > INT64_MAX) throw new NbdOverflow(size);
-    this.#info = { size, flags, minimum: 0, preferred: 0, maximum: 0, name: null, description: null };
+    this.#info = { size, flags: this.#cleanFlags(flags), minimum: 0, preferred: 0, maximum: 0, name: null, description: null };
+  }
+
+  /** Transmission flags the way libnbd trusts them: meaningless combinations are dropped. */
+  #cleanFlags(flags: number): number {
+    if (!(flags & P.NBD_FLAG_HAS_FLAGS)) {
+      if (flags) this.#log('server did not set NBD_FLAG_HAS_FLAGS, ignoring its transmission flags');
+      return 0;
+    }
+    // DF only means something for structured reads; fast zero only with write zeroes.
+    if ((flags & P.NBD_FLAG_SEND_DF) && !this.#sr) flags &= ~P.NBD_FLAG_SEND_DF;
+    if ((flags & P.NBD_FLAG_SEND_FAST_ZERO) && !(flags & P.NBD_FLAG_SEND_WRITE_ZEROES)) flags &= ~P.NBD_FLAG_SEND_FAST_ZERO;
+    return flags;
   }
 
   /** NBD_OPT_ABORT, then close once the server acknowledges or hangs up. */
