@@ -6,11 +6,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'node:inspector/promises';
-import type { Browser } from 'playwright-core';
-import { launch, serveDist, type Site } from '../support/browser.js';
-import { WorkerDevtools } from './devtools.js';
+import { serveDist, type Site } from '../support/browser.js';
+import { Chromium } from './chromium.js';
 import { startFixtures, type Fixtures } from './fixtures.js';
-import { BROWSER_PLAN, ceiling, closeRead, echoLatencies, preadLatencies, prepareRead, quantile, readPass } from './in-browser.js';
+import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, readPass } from './in-browser.js';
 import { nodeRead } from './node-read.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
@@ -71,14 +70,15 @@ function saveProfile(name: string, profile: unknown): void {
 
 async function machine(): Promise<Record<string, string | number>> {
   const first = (s: string) => s.split('\n')[0]!;
+  const deb = (pkg: string) => capture(['dpkg-query', '-W', '-f=${Version}', pkg]);
   return {
     cores: cpus().length,
     cpu: cpus()[0]?.model.trim() ?? 'unknown',
     node: process.version,
-    chromium: first(await capture(['/usr/bin/chromium', '--version'])),
+    chromium: await deb('chromium'),
     nbdkit: first(await capture(['nbdkit', '--version'])),
     libnbd: (await capture(['nbdcopy', '--version'])).split('\n').find((l) => l.startsWith('libnbd')) ?? 'unknown',
-    websockify: first(await capture(['websockify', '--version'])) || 'unknown',
+    websockify: await deb('websockify'),
   };
 }
 
@@ -144,13 +144,8 @@ type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_read_mibp
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
 
-async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, isolated: Site, plain: Site): Promise<BrowserResults> {
-  const open = async (site: Site) => {
-    const page = await browser.newPage();
-    await page.goto(`${site.origin}/lab.html`);
-    await page.waitForFunction(() => 'webnbd' in window);
-    return page;
-  };
+async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, isolated: Site, plain: Site): Promise<BrowserResults> {
+  const open = (site: Site) => chromium.page(`${site.origin}/lab.html`, "'webnbd' in window");
   let page = await open(isolated);
 
   // Isolated page: passes over the export into one SharedArrayBuffer, each after a bare flood
@@ -158,21 +153,26 @@ async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, is
   // before the first pass and after the last.
   const { shared } = await prepareRead(page, fx.wsUri, fx.size);
   if (!shared) throw new Error('the isolated page did not get a SharedArrayBuffer');
-  const dev = await WorkerDevtools.attach(browser, labWorker);
-  const heap0 = await dev.heapUsed();
+  const worker = await chromium.worker(labWorker);
+  const heapUsed = async () => {
+    await worker('HeapProfiler.collectGarbage');
+    return (await worker('Runtime.getHeapUsage')).usedSize as number;
+  };
+  const heap0 = await heapUsed();
   const floods: number[] = [];
   const passes: number[] = [];
   for (let i = 0; i < cfg.browserPasses; i++) {
     floods.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes));
-    if (cfg.profile && i === 0) await dev.startProfile();
+    if (cfg.profile && i === 0) {
+      await worker('Profiler.enable');
+      await worker('Profiler.start');
+    }
     passes.push(await readPass(page, BROWSER_PLAN));
-    if (cfg.profile && i === 0) saveProfile('browser-worker-read', await dev.stopProfile());
+    if (cfg.profile && i === 0) saveProfile('browser-worker-read', (await worker('Profiler.stop')).profile);
   }
-  const heap1 = await dev.heapUsed();
-  await dev.detach();
+  const heap1 = await heapUsed();
   await closeRead(page);
-  const latency = await preadLatencies(page, fx.wsUri, cfg.latencySamples);
-  const echo = await echoLatencies(page, fx.echoUrl, cfg.latencySamples);
+  const lat = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples);
   await page.close();
 
   // A page that is not isolated: reads come back as transferred ArrayBuffers.
@@ -189,18 +189,18 @@ async function browserPhase(browser: Browser, fx: Fixtures, cfg: BenchConfig, is
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
-    browser_p50_us: quantile(latency, 0.5),
-    browser_p99_us: quantile(latency, 0.99),
-    echo_p50_us: quantile(echo, 0.5),
+    browser_p50_us: quantile(lat.pread, 0.5),
+    browser_p99_us: quantile(lat.pread, 0.99),
+    echo_p50_us: quantile(lat.echo, 0.5),
     heap_growth_mib: (heap1 - heap0) / MiB,
   };
 }
 
 /** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages. */
-async function firstSectorMs(browser: Browser, cfg: BenchConfig): Promise<number | null> {
+async function firstSectorMs(cfg: BenchConfig): Promise<number | null> {
   if (!existsSync(resolve(import.meta.dirname, 'first-sector.ts'))) return null;
   const { firstSector } = await import('./first-sector.js');
-  return firstSector({ site: cfg.site, browser, runs: cfg.firstSectorRuns });
+  return firstSector({ site: cfg.site, runs: cfg.firstSectorRuns });
 }
 
 export async function runBench(cfg: BenchConfig): Promise<Results> {
@@ -211,9 +211,9 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
   try {
     const node = await nodePhase(fx, cfg);
     const dumps = await dumpPhase(fx, cfg);
-    const browser = await launch();
-    const inBrowser = await browserPhase(browser, fx, cfg, isolated, plain);
-    const first = await firstSectorMs(browser, cfg);
+    const chromium = await Chromium.launch();
+    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
+    const first = await firstSectorMs(cfg);
     cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
     // In the order of the issue's list.
     return {

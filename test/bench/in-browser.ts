@@ -1,8 +1,8 @@
 // What runs inside Chromium: the bare-WebSocket baselines (a flood into a worker, an echo from the
 // page) and webnbd's own reads and 512-byte latencies on the lab page (window.webnbd). Functions
-// passed to page.evaluate are self-contained: Playwright sends their source to the page.
+// passed to evaluate are self-contained: their source is sent to the page.
 
-import type { Page } from 'playwright-core';
+import type { Evaluator } from './chromium.js';
 import type {} from '../support/browser.js'; // window.webnbd
 
 export interface BrowserPlan {
@@ -17,7 +17,7 @@ export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
  * A bare WebSocket in a Web Worker receiving `bytes` from the flood server: the most any code in
  * a worker can get through this bridge. Timed from the request to the last byte.
  */
-export function ceiling(page: Page, url: string, bytes: number): Promise<number> {
+export function ceiling(page: Evaluator, url: string, bytes: number): Promise<number> {
   return page.evaluate(async ([u, total]) => {
     const code = `onmessage = (e) => {
       const [url, total] = e.data;
@@ -43,7 +43,7 @@ export function ceiling(page: Page, url: string, bytes: number): Promise<number>
 }
 
 /** Connect a handle on the page and allocate the destination (SharedArrayBuffer when isolated). */
-export async function prepareRead(page: Page, uri: string, bytes: number): Promise<{ shared: boolean }> {
+export async function prepareRead(page: Evaluator, uri: string, bytes: number): Promise<{ shared: boolean }> {
   return page.evaluate(async ([u, n]) => {
     const w = window.webnbd;
     const h = w.create();
@@ -55,7 +55,7 @@ export async function prepareRead(page: Page, uri: string, bytes: number): Promi
 }
 
 /** One sequential pass over the prepared buffer: `plan.depth` reads of `plan.request` in flight. */
-export function readPass(page: Page, plan: BrowserPlan): Promise<number> {
+export function readPass(page: Evaluator, plan: BrowserPlan): Promise<number> {
   return page.evaluate(async ([request, depth]) => {
     const { benchHandle: h, benchBuf: buf } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create>; benchBuf: Uint8Array };
     const size = buf.length;
@@ -81,56 +81,51 @@ export function readPass(page: Page, plan: BrowserPlan): Promise<number> {
   }, [plan.request, plan.depth] as const);
 }
 
-export function closeRead(page: Page): Promise<void> {
+export function closeRead(page: Evaluator): Promise<void> {
   return page.evaluate(async () => {
     const { benchHandle: h } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create> };
     await h.shutdown();
     h.close();
-  });
+  }, null);
 }
 
-/** Microseconds of `n` sequential 512-byte preads from the page (after a warm-up), sorted. */
-export function preadLatencies(page: Page, uri: string, n: number): Promise<number[]> {
-  return page.evaluate(async ([u, count]) => {
+/**
+ * Microseconds of `n` sequential 512-byte preads from the page (through the worker) and of `n`
+ * round trips of a 512-byte message through the echo bridge, taking turns (after 50 of each for
+ * warm-up) so that both see the same machine. Each list sorted.
+ */
+export function latencies(page: Evaluator, uri: string, echoUrl: string, n: number): Promise<{ pread: number[]; echo: number[] }> {
+  return page.evaluate(async ([u, e, count]) => {
     const w = window.webnbd;
     const h = w.create();
     await h.connectUri(u);
     const buf = w.allocBuffer(512);
     const size = Number(h.getSize());
-    const us: number[] = [];
-    for (let i = -50; i < count; i++) {
-      const t0 = performance.now();
-      await h.pread(buf, ((Math.abs(i) * 7919) * 4096) % (size - 512));
-      if (i >= 0) us.push((performance.now() - t0) * 1000);
-    }
-    await h.shutdown();
-    h.close();
-    return us.sort((a, b) => a - b);
-  }, [uri, n] as const);
-}
-
-/** Microseconds of `n` round trips of a 512-byte message through the echo bridge, sorted. */
-export function echoLatencies(page: Page, url: string, n: number): Promise<number[]> {
-  return page.evaluate(async ([u, count]) => {
-    const ws = new WebSocket(u, ['binary']);
+    const ws = new WebSocket(e, ['binary']);
     ws.binaryType = 'arraybuffer';
     await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
     let got = 0;
-    let done: () => void = () => {};
+    let echoed: () => void = () => {};
     ws.onmessage = (m: MessageEvent<ArrayBuffer>) => {
       got += m.data.byteLength;
-      if (got >= 512) { got -= 512; done(); }
+      if (got >= 512) { got -= 512; echoed(); }
     };
     const msg = new Uint8Array(512).fill(7);
-    const us: number[] = [];
+    const pread: number[] = [];
+    const echo: number[] = [];
     for (let i = -50; i < count; i++) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve) => { done = resolve; ws.send(msg); });
-      if (i >= 0) us.push((performance.now() - t0) * 1000);
+      let t0 = performance.now();
+      await h.pread(buf, ((Math.abs(i) * 7919) * 4096) % (size - 512));
+      if (i >= 0) pread.push((performance.now() - t0) * 1000);
+      t0 = performance.now();
+      await new Promise<void>((resolve) => { echoed = resolve; ws.send(msg); });
+      if (i >= 0) echo.push((performance.now() - t0) * 1000);
     }
     ws.close();
-    return us.sort((a, b) => a - b);
-  }, [url, n] as const);
+    await h.shutdown();
+    h.close();
+    return { pread: pread.sort((a, b) => a - b), echo: echo.sort((a, b) => a - b) };
+  }, [uri, echoUrl, n] as const);
 }
 
 /** The q-quantile of sorted values. */
