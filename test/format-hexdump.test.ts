@@ -26,8 +26,8 @@ function hexdump(path: string, args: string[] = []): string {
 const latin1 = (chunks: Uint8Array[]): string => chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.length).toString('latin1')).join('');
 
 /** Format `bytes` in pieces of the given sizes (the last piece takes the rest). */
-function inPieces(bytes: Uint8Array, sizes: number[], start = 0n): string {
-  const h = new HexdumpC({ start });
+function inPieces(bytes: Uint8Array, sizes: number[], start = 0n, wasm = true): string {
+  const h = new HexdumpC({ start, wasm });
   const out: Uint8Array[] = [];
   let at = 0;
   for (const n of sizes) {
@@ -81,7 +81,9 @@ const CASES: [string, Uint8Array][] = [
 describe('hexdump-C-matches-util-linux', () => {
   for (const [name, bytes] of CASES) {
     it(name, () => {
-      expect(hexdumpC(bytes)).toBe(hexdump(file(bytes)));
+      const expected = hexdump(file(bytes));
+      expect(hexdumpC(bytes)).toBe(expected);
+      expect(hexdumpC(bytes, 0, { wasm: false })).toBe(expected);
     });
   }
 });
@@ -90,7 +92,10 @@ describe('hexdump-C-chunk-boundaries', () => {
   const bytes = withZeroRuns(300);
   const expected = hexdump(file(bytes));
   it('splits at every position of a line, then every byte', () => {
-    for (let first = 0; first <= 16; first++) expect(inPieces(bytes, [first, 16 - first, 16 + first])).toBe(expected);
+    for (let first = 0; first <= 16; first++) {
+      expect(inPieces(bytes, [first, 16 - first, 16 + first])).toBe(expected);
+      expect(inPieces(bytes, [first, 16 - first, 16 + first], 0n, false)).toBe(expected);
+    }
     expect(inPieces(bytes, Array.from({ length: 300 }, () => 1))).toBe(expected);
   });
   it('splits at random places', () => {
@@ -106,7 +111,9 @@ describe('hexdump-C-offsets', () => {
   const path = file(bytes);
   for (const [s, n] of [[5, 40], [3, 1000], [17, 0x500], [0, 16], [2999, 1]] as const) {
     it(`-s ${s} -n ${n} is the formatter started at ${s}`, () => {
-      expect(hexdumpC(bytes.subarray(s, s + n), s)).toBe(hexdump(path, ['-s', String(s), '-n', String(n)]));
+      const expected = hexdump(path, ['-s', String(s), '-n', String(n)]);
+      expect(hexdumpC(bytes.subarray(s, s + n), s)).toBe(expected);
+      expect(hexdumpC(bytes.subarray(s, s + n), s, { wasm: false })).toBe(expected);
     });
   }
 
@@ -122,6 +129,7 @@ describe('hexdump-C-offsets', () => {
     const window = new Uint8Array(99);
     window.set(tail, 3);
     expect(hexdumpC(window, 2 ** 32 - 35)).toBe(expected);
+    expect(hexdumpC(window, 2 ** 32 - 35, { wasm: false })).toBe(expected);
     expect(expected).toContain('\n10000000d  ');
   });
 });

@@ -74,7 +74,9 @@ const CASES: [string, Uint8Array][] = [
 describe('nbddump-matches-libnbd', () => {
   for (const [name, bytes] of CASES) {
     it(name, () => {
-      expect(nbddump(bytes)).toBe(realOf(bytes, ['--no-colour']));
+      const expected = realOf(bytes, ['--no-colour']);
+      expect(nbddump(bytes)).toBe(expected);
+      expect(nbddump(bytes, { wasm: false })).toBe(expected);
       expect(nbddump(bytes, { colour: true })).toBe(realOf(bytes, ['--colour']));
     });
   }
@@ -84,7 +86,9 @@ describe('nbddump-length-limits', () => {
   const data = withZeroRuns(3000);
   for (const n of [0, 1, 15, 16, 17, 20, 33, 100, 2999, 3000, 5000]) {
     it(`-n ${n}`, () => {
-      expect(nbddump(data, { limit: n })).toBe(realOf(data, ['-n', String(n)]));
+      const expected = realOf(data, ['-n', String(n)]);
+      expect(nbddump(data, { limit: n })).toBe(expected);
+      expect(nbddump(data, { limit: n, wasm: false })).toBe(expected);
     });
   }
   it('squeezes a short last line that, padded with zeroes, repeats the one before', () => {
@@ -98,8 +102,8 @@ describe('nbddump-length-limits', () => {
 describe('nbddump-chunk-boundaries', () => {
   const bytes = withZeroRuns(300);
   const expected = realOf(bytes, []);
-  function inPieces(sizes: number[]): string {
-    const d = new NbdDump({ size: bytes.length });
+  function inPieces(sizes: number[], wasm = true): string {
+    const d = new NbdDump({ size: bytes.length, wasm });
     const out: Uint8Array[] = [];
     let at = 0;
     for (const n of sizes) {
@@ -110,7 +114,10 @@ describe('nbddump-chunk-boundaries', () => {
     return text(out);
   }
   it('splits at every position of a line, then every byte', () => {
-    for (let first = 0; first <= 16; first++) expect(inPieces([first, 16 - first, 16 + first])).toBe(expected);
+    for (let first = 0; first <= 16; first++) {
+      expect(inPieces([first, 16 - first, 16 + first])).toBe(expected);
+      expect(inPieces([first, 16 - first, 16 + first], false)).toBe(expected);
+    }
     expect(inPieces(Array.from({ length: 300 }, () => 1))).toBe(expected);
   });
 });
@@ -165,13 +172,13 @@ describe('nbddump-resumes-from-state', () => {
     const bytes = new Uint8Array(16 * 300);
     bytes.set(abcd(), 0);
     bytes.set(random(800, 9), 1600);
-    for (const colour of [false, true]) {
-      const expected = nbddump(bytes, { colour });
-      const main = new NbdDump({ size: bytes.length, colour });
+    for (const [colour, wasm] of [[false, true], [false, false], [true, true]]) {
+      const expected = nbddump(bytes, { colour, wasm: false });
+      const main = new NbdDump({ size: bytes.length, colour, wasm });
       const out: Uint8Array[] = [];
       for (const [a, b] of [[0, 160], [160, 176], [176, 1600], [1600, 4784], [4784, 4800]]) {
         const chunk = bytes.subarray(a, b);
-        const worker = new NbdDump({ size: bytes.length, colour, state: main.state() });
+        const worker = new NbdDump({ size: bytes.length, colour, wasm, state: main.state() });
         main.skip(chunk);
         out.push(worker.push(chunk));
       }

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { HexdumpC } from '../core/format/hexdump.js';
 import type { LineFormatter } from '../core/format/lines.js';
+import { getKernel } from '../core/format/kernel.js';
 import { NbdDump } from '../core/format/nbddump.js';
 import { COLOUR_OPTIONS, UsageError, oneUri, parse, parseScnu64, parseSize, wantColour } from './args.js';
 import { attempt, connect, disconnect } from './connect.js';
@@ -25,6 +26,8 @@ const OPTIONS = {
 
 /** Dumps at least this big are formatted in worker threads. */
 const POOL_MIN = 32n << 20n;
+/** Kernel memory for the outputs in flight (a few chunks' worth). */
+const KERNEL_RESERVE = 64 << 20;
 /** Chunks smaller than this are formatted on the main thread. */
 const JOB_MIN = 256 << 10;
 
@@ -55,7 +58,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   });
   let pool: FormatPool | null = null;
   const inputs = new Buffers();
-  const outputs = new Buffers();
+  let outputs = new Buffers();
   try {
     const size = h.getSize();
     // -s past the end: hexdump of a file stops at the end (and prints its size).
@@ -66,8 +69,15 @@ async function run(argv: string[], io: Io): Promise<number> {
       ? new HexdumpC({ start, alloc: (n) => outputs.get(n) })
       : new NbdDump({ size, colour: wantColour(tokens, io.isTTY), alloc: (n) => outputs.get(n) });
     const spec: FormatterSpec = hex ? { kind: 'hexdump' } : { kind: 'nbddump', size, colour: wantColour(tokens, io.isTTY) };
-    const n = threads ?? (count >= POOL_MIN ? Math.min(4, availableParallelism()) : 0);
+    // With the SIMD kernel one thread formats faster than the socket delivers; without it, big
+    // dumps are formatted on every core.
+    const kernel = getKernel();
+    const n = threads ?? (count >= POOL_MIN && !kernel ? Math.min(4, availableParallelism()) : 0);
     if (n > 0) pool = new FormatPool(spec, n, inputs, outputs);
+    else if (kernel) {
+      kernel.reserve(KERNEL_RESERVE);
+      outputs = new Buffers(16, kernel);
+    }
     const extents = attempt(() => h.canMetaContext('base:allocation')) ?? false;
     const reads = readSegments(h, start, count, { extents, alloc: (n) => inputs.get(n) });
     await pipeline(f, pool, reads, io, n, inputs, outputs);

@@ -3,6 +3,7 @@
 // Output is ASCII bytes built with lookup tables, for speed.
 
 import { LineFormatter, hex8, hexMin, type LineFormatterOptions } from './lines.js';
+import { KIND_HEXDUMP } from './kernel.js';
 import { HEX_DIGITS, hexdumpLine } from './words.js';
 
 export interface HexdumpOptions extends LineFormatterOptions {
@@ -69,6 +70,11 @@ export class HexdumpC extends LineFormatter {
     return p + 18;
   }
 
+  /** The kernel writes 8-digit offsets. */
+  protected kernelKind(lines: number): number | null {
+    return this.offHi === 0 && this.offLo + 16 * (lines - 1) < 2 ** 32 ? KIND_HEXDUMP : null;
+  }
+
   protected star(out: Uint8Array, p: number): number {
     out[p] = 0x2a;
     out[p + 1] = NL;
@@ -105,7 +111,7 @@ export class HexdumpC extends LineFormatter {
 const ascii = new TextDecoder('latin1');
 
 /** `hexdump -C` of a whole buffer, as a string; `start` is the offset of its first byte. */
-export function hexdumpC(bytes: Uint8Array, start: bigint | number = 0): string {
-  const h = new HexdumpC({ start });
+export function hexdumpC(bytes: Uint8Array, start: bigint | number = 0, opts: { wasm?: boolean } = {}): string {
+  const h = new HexdumpC({ start, ...opts });
   return ascii.decode(h.push(bytes)) + ascii.decode(h.end());
 }

@@ -2,6 +2,7 @@
 // from chunks split anywhere, "*" squeezing of repeated lines, zero runs skipped in O(1), and
 // 64-bit offsets kept as two 32-bit halves so no line pays for a bigint.
 
+import { getKernel, type Kernel } from './kernel.js';
 import { HEX_DIGITS, LITTLE_ENDIAN } from './words.js';
 
 /** Allocates an output buffer; its contents need not be zeroed (Node passes Buffer.allocUnsafeSlow). */
@@ -12,6 +13,8 @@ export interface LineFormatterOptions {
   alloc?: Alloc;
   /** Carry on from another formatter's state() (for formatting chunks in parallel). */
   state?: LineState;
+  /** Use the WebAssembly SIMD kernel (kernel.c) where the host has it (default true). */
+  wasm?: boolean;
 }
 
 /** A formatter between two lines: all it needs to carry on, as plain (cloneable) data. */
@@ -78,6 +81,7 @@ export abstract class LineFormatter {
   #pendLen = 0;
   #ended = false;
   readonly #alloc: Alloc;
+  readonly #kernel: Kernel | null;
   /** Upper bound of one formatted line, in bytes. */
   protected abstract readonly maxLine: number;
 
@@ -90,6 +94,7 @@ export abstract class LineFormatter {
       this.#starred = st.starred;
     }
     this.#alloc = opts.alloc ?? ((n) => new Uint8Array(n));
+    this.#kernel = opts.wasm === false ? null : getKernel();
   }
 
   /** Bytes of an incomplete line held back until more come. */
@@ -139,6 +144,8 @@ export abstract class LineFormatter {
    * written up to 8 bytes past the line.
    */
   protected abstract line(src: Uint8Array, s: number, out: Uint8Array, out32: Int32Array | null, p: number): number;
+  /** The kernel.c kind of line for the next `lines` lines, or null when they are not one. */
+  protected abstract kernelKind(lines: number): number | null;
   /** Write the "*" line. */
   protected abstract star(out: Uint8Array, p: number): number;
   /** Write the short last line (n < 16 bytes; src is zero-padded to 16). */
@@ -276,6 +283,16 @@ export abstract class LineFormatter {
     let hasPrev = this.#hasPrev;
     let starred = this.#starred;
     let squeezable = this.#squeezableLines((end - s) >> 4);
+    const kind = this.#kernel ? this.kernelKind((end - s) >> 4) : null;
+    if (kind !== null && end > s) {
+      const st = { offHi: this.offHi, offLo: this.offLo, squeezable, prev: hasPrev ? prevArr : null, starred };
+      p = this.#kernel!.run(kind, st, src, s, end, out, p);
+      this.offHi = st.offHi;
+      this.offLo = st.offLo;
+      this.#hasPrev = true;
+      this.#starred = st.starred;
+      return p;
+    }
     for (; s < end; s += 16, squeezable--) {
       if (hasPrev && squeezable > 0 && eq16(src, s, prevArr, prevIdx)) {
         if (!starred) { p = this.star(out, p); starred = true; }

@@ -3,6 +3,7 @@
 // --colour exactly its ANSI escape sequences and Unicode bars and dots. Streaming, table-driven.
 
 import { LineFormatter, hex8, hexMin, type LineFormatterOptions } from './lines.js';
+import { KIND_NBDDUMP } from './kernel.js';
 import { HEX_DIGITS, nbddumpLine } from './words.js';
 
 export interface NbdDumpOptions extends LineFormatterOptions {
@@ -104,6 +105,11 @@ export class NbdDump extends LineFormatter {
     return p + 18;
   }
 
+  /** The kernel writes 10-digit offsets, without colour. */
+  protected kernelKind(lines: number): number | null {
+    return !this.#colour && this.offHi * 2 ** 32 + this.offLo + 16 * (lines - 1) < 2 ** 40 ? KIND_NBDDUMP : null;
+  }
+
   protected star(out: Uint8Array, p: number): number {
     if (this.#colour) return put(out, p, STAR);
     out[p] = 0x2a;
@@ -175,9 +181,9 @@ export class NbdDump extends LineFormatter {
 const utf8 = new TextDecoder();
 
 /** nbddump's output for a whole export held in memory (`limit` as nbddump -n), as a string. */
-export function nbddump(data: Uint8Array, opts: { colour?: boolean; limit?: bigint | number } = {}): string {
+export function nbddump(data: Uint8Array, opts: { colour?: boolean; limit?: bigint | number; wasm?: boolean } = {}): string {
   const count = opts.limit === undefined ? data.length : Math.min(data.length, Number(opts.limit));
-  const d = new NbdDump({ size: data.length, colour: opts.colour ?? false });
+  const d = new NbdDump({ size: data.length, colour: opts.colour ?? false, wasm: opts.wasm ?? true });
   const a = d.push(data.subarray(0, count));
   const b = d.end();
   const all = new Uint8Array(a.length + b.length);
