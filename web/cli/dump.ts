@@ -1,6 +1,7 @@
 // `webnbd dump`: nbddump's output, or with -C hexdump -C's, of an export. Zeroes that block
-// status reports are not read; the rest is read with several reads in flight, and big dumps are
-// formatted on several cores (pool.ts) while the main thread reads and writes.
+// status reports are not read; the rest is read with several reads in flight and formatted by
+// the SIMD kernel straight into its memory, or, where there is no kernel (or with --threads),
+// on several cores (pool.ts) while the main thread reads and writes.
 
 import { availableParallelism } from 'node:os';
 import { HexdumpC } from '../core/format/hexdump.js';
