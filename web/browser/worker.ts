@@ -70,13 +70,16 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
   });
 }
 
+/** Settings the page's mirror applies by itself, which the worker's handle must not take. */
+const PAGE_ONLY = new Set(['setPreadInitialize']);
+
 async function call(m: ToWorker & { t: 'call' }): Promise<void> {
   const e = handles.get(m.h);
   try {
     if (!e) throw new NbdError(errno.EINVAL, 'webnbd worker', `no handle ${m.h}`);
     const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>)[m.name];
     if (typeof fn !== 'function') throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${m.name}`);
-    const value = await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
+    const value = PAGE_ONLY.has(m.name) ? undefined : await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
     sync(m.h);
     post({ t: 'result', h: m.h, id: m.id, value });
   } catch (err) {
@@ -113,7 +116,11 @@ scope.addEventListener('message', (ev) => {
       const transports: Transports = {
         websocket: (t, ev) => browserTransports.websocket!(t, { ...ev, close: (e) => { ev.close(e); sync(id); } }),
       };
-      handles.set(id, { nbd: new NbdHandle({ transports }), lastState: '', lastInfo: null, cookies: new Map() });
+      const nbd = new NbdHandle({ transports });
+      // The page zeroes read buffers itself (pread_initialize lives in its mirror) before a read
+      // leaves it; zeroing the same memory here again would only cost (see PAGE_ONLY).
+      nbd.setPreadInitialize(false);
+      handles.set(id, { nbd, lastState: '', lastInfo: null, cookies: new Map() });
       sync(id);
       return;
     }
