@@ -830,6 +830,11 @@ export class NbdHandle {
 
   async optListMetaContext(context: T.Callback<T.ContextFn>): Promise<number> {
     const cb = asCallback(context)!;
+    if (!this.#sr) {
+      // libnbd asks only once structured replies are agreed (meta contexts need them).
+      cb.free?.();
+      throw new NbdError(errno.ENOTSUP, '', 'server does not support structured replies');
+    }
     const data = C.metaContextData(this.#exportName, this.#metaRequests);
     return this.#listOption(P.NBD_OPT_LIST_META_CONTEXT, data, P.NBD_REP_META_CONTEXT, cb, (reply) => {
       // NBD_REP_META_CONTEXT: 32-bit context id, then the name.

@@ -39,7 +39,8 @@ export function parseUri(uri: string): ParsedUri {
   if (!m) return fail(`unable to parse URI: ${uri}`);
   const [, rawScheme, userinfo, rawHost = '', rawPort, path = '', rawQuery] = m;
   const scheme = rawScheme!.toLowerCase();
-  if (userinfo !== undefined) fail(`user names are not supported in NBD URIs: ${uri}`);
+  // A user name only ever selects a TLS identity in libnbd; there is no TLS here, so it is ignored.
+  void userinfo;
   const query = new Map<string, string>();
   for (const kv of (rawQuery ?? '').split('&')) {
     if (!kv) continue;
@@ -83,16 +84,26 @@ export function parseUri(uri: string): ParsedUri {
   }
 }
 
+/**
+ * Escape as libnbd's nbd_get_uri(3) does (libxml2's xmlSaveUri): letters, digits, "-_.!~*'()"
+ * and "/;@&=+$," stay; everything else becomes %XX (UTF-8, upper case).
+ */
+const escapePath = (s: string): string =>
+  Array.from(new TextEncoder().encode(s), (b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9\-_.!~*'()/;@&=+$,]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+
 /** libnbd's nbd_get_uri(3) form of a connection. */
 export function formatUri(target: Target, exportName: string): string {
-  const path = '/' + encodeURIComponent(exportName).replace(/%2F/g, '/');
+  const path = '/' + escapePath(exportName);
   switch (target.kind) {
     case 'tcp': {
       const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-      return `nbd://${host}${target.port === NBD_DEFAULT_PORT ? '' : `:${target.port}`}${path}`;
+      return `nbd://${host}:${target.port}${path}`;
     }
     case 'unix':
-      return `nbd+unix://${path}?socket=${encodeURIComponent(target.path).replace(/%2F/g, '/')}`;
+      return `nbd+unix://${path}?socket=${target.path}`;
     case 'websocket': {
       const m = /^(wss?):\/\/([^/?#]*)\/?(?:\?token=([^#&]*))?/.exec(target.url);
       if (!m) return target.url;
