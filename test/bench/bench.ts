@@ -16,10 +16,10 @@ it('bench', async () => {
     exportBytes: 256 * MiB,
     hexBytes: 64 * MiB,
     browserPasses: 4, // 1 GiB through the worker, for the heap figure
-    ceilingBytes: 128 * MiB, // before each pass
+    ceilingBytes: 256 * MiB, // floods before each pass
     latencySamples: 1000,
     firstSectorRuns: 9,
-    runs: 3,
+    runs: 5,
     site: resolve(import.meta.dirname, '../../build/bench-dist'),
     profile: process.env.BENCH_PROFILE === '1',
     log,

@@ -112,6 +112,11 @@ export class CdpPage implements Evaluator {
     return r.result.value as R;
   }
 
+  /** A DevTools command on this page's session (Profiler, HeapProfiler, ...). */
+  send(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    return this.browser.send(method, params, this.sessionId);
+  }
+
   async close(): Promise<void> {
     await this.browser.send('Target.closeTarget', { targetId: this.targetId });
   }

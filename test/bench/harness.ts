@@ -20,7 +20,7 @@ export interface BenchConfig {
   hexBytes: number;
   /** Passes over the export in the browser: the heap is measured over all of them. */
   browserPasses: number;
-  /** Bytes of each bare-WebSocket flood (one before each pass). */
+  /** Bytes of each bare-WebSocket flood (two before each pass: bare, and copying into shared memory). */
   ceilingBytes: number;
   latencySamples: number;
   /** Fresh pages timed by first-sector.ts. */
@@ -36,6 +36,8 @@ export interface BenchConfig {
 
 export interface Results {
   browser_ceiling_mibps: number;
+  /** Not a target: the same flood, each message copied into a SharedArrayBuffer by the worker. */
+  browser_ceiling_copy_mibps: number;
   browser_read_mibps: number;
   browser_read_fallback_mibps: number;
   native_mibps: number;
@@ -139,7 +141,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -160,9 +162,11 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   };
   const heap0 = await heapUsed();
   const floods: number[] = [];
+  const copies: number[] = [];
   const passes: number[] = [];
   for (let i = 0; i < cfg.browserPasses; i++) {
     floods.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes));
+    copies.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes, true));
     if (cfg.profile && i === 0) {
       await worker('Profiler.enable');
       await worker('Profiler.start');
@@ -184,9 +188,10 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
+    browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
     browser_p50_us: quantile(lat.pread, 0.5),
@@ -218,6 +223,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     // In the order of the issue's list.
     return {
       browser_ceiling_mibps: inBrowser.browser_ceiling_mibps,
+      browser_ceiling_copy_mibps: inBrowser.browser_ceiling_copy_mibps,
       browser_read_mibps: inBrowser.browser_read_mibps,
       browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
       ...node,

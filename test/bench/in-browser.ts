@@ -10,22 +10,27 @@ export interface BrowserPlan {
   depth: number;
 }
 
-/** Requests of 1 MiB, 8 in flight: enough to keep the WebSocket busy (see docs/performance.md). */
+/** Requests of 1 MiB, 8 in flight: larger or deeper did no better (see docs/performance.md). */
 export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
 
 /**
  * A bare WebSocket in a Web Worker receiving `bytes` from the flood server: the most any code in
- * a worker can get through this bridge. Timed from the request to the last byte.
+ * a worker can get through this bridge. Timed from the request to the last byte. With `copy`,
+ * the worker also copies each message into a SharedArrayBuffer, as any client that lands the
+ * bytes in the page's memory must (webnbd does exactly that one copy).
  */
-export function ceiling(page: Evaluator, url: string, bytes: number): Promise<number> {
-  return page.evaluate(async ([u, total]) => {
+export function ceiling(page: Evaluator, url: string, bytes: number, copy = false): Promise<number> {
+  return page.evaluate(async ([u, total, withCopy]) => {
     const code = `onmessage = (e) => {
-      const [url, total] = e.data;
+      const [url, total, copy] = e.data;
+      // Touched first, as webnbd's destination is after its first pass: no page faults timed.
+      const dest = copy ? new Uint8Array(new SharedArrayBuffer(total)).fill(1) : null;
       const ws = new WebSocket(url, ['binary']);
       ws.binaryType = 'arraybuffer';
       let got = 0, t0 = 0;
       ws.onopen = () => { t0 = performance.now(); ws.send(new Float64Array([total])); };
       ws.onmessage = (m) => {
+        if (dest) dest.set(new Uint8Array(m.data), got);
         got += m.data.byteLength;
         if (got >= total) { postMessage(performance.now() - t0); ws.close(); }
       };
@@ -34,12 +39,12 @@ export function ceiling(page: Evaluator, url: string, bytes: number): Promise<nu
     const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
     const ms = await new Promise<number>((resolve) => {
       w.onmessage = (e: MessageEvent<number>) => resolve(e.data);
-      w.postMessage([u, total]);
+      w.postMessage([u, total, withCopy]);
     });
     w.terminate();
     if (ms < 0) throw new Error('the flood ended early');
     return ms;
-  }, [url, bytes] as const);
+  }, [url, bytes, copy] as const);
 }
 
 /** Connect a handle on the page and allocate the destination (SharedArrayBuffer when isolated). */

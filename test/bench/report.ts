@@ -21,6 +21,7 @@ export const TARGETS: Target[] = [
 
 const FIGURES: [keyof Results, string][] = [
   ['browser_ceiling_mibps', 'bare WebSocket in a worker, flood through websockify'],
+  ['browser_ceiling_copy_mibps', 'same, each message copied into a SharedArrayBuffer (not a target)'],
   ['browser_read_mibps', 'webnbd worker → SharedArrayBuffer, sequential'],
   ['browser_read_fallback_mibps', 'same, page not isolated (transferred buffers)'],
   ['native_mibps', 'nbdcopy --connections=1 URI null:'],
