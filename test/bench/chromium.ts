@@ -95,7 +95,7 @@ export class Chromium {
     this.proc.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

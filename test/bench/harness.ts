@@ -38,6 +38,10 @@ export interface Results {
   browser_ceiling_mibps: number;
   /** Not a target: the same flood, each message copied into a SharedArrayBuffer by the worker. */
   browser_ceiling_copy_mibps: number;
+  /** Not a target: four bare sockets at once (null if the export is not can_multi_conn). */
+  browser_ceiling_4_sockets_mibps: number | null;
+  /** Not a target: webnbd reading with four connections (four handles in the worker). */
+  browser_read_multiconn_mibps: number | null;
   browser_read_mibps: number;
   browser_read_fallback_mibps: number;
   native_mibps: number;
@@ -63,6 +67,7 @@ export interface Results {
 }
 
 const MiB = 1 << 20;
+const MULTI_CONN = 4;
 const PROFILES = resolve(import.meta.dirname, '../../build/bench-profiles');
 
 function saveProfile(name: string, profile: unknown): void {
@@ -141,7 +146,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -176,6 +181,19 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   }
   const heap1 = await heapUsed();
   await closeRead(page);
+
+  // Not a target: nbdcopy's way where the server allows it (can_multi_conn), four connections,
+  // against four bare sockets (each websockify connection is a Python process of its own).
+  const multi = await prepareRead(page, fx.wsUri, fx.size, MULTI_CONN);
+  const multiFloods: number[] = [];
+  const multiPasses: number[] = [];
+  if (multi.multiConn) {
+    for (let i = 0; i < 2; i++) {
+      multiFloods.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes, false, MULTI_CONN));
+      multiPasses.push(await readPass(page, BROWSER_PLAN));
+    }
+  }
+  await closeRead(page);
   const lat = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples);
   await page.close();
 
@@ -188,10 +206,12 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
+    browser_ceiling_4_sockets_mibps: multiFloods.length ? mibps(cfg.ceilingBytes, median(multiFloods)) : null,
+    browser_read_multiconn_mibps: multiPasses.length ? mibps(fx.size, median(multiPasses)) : null,
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
     browser_p50_us: quantile(lat.pread, 0.5),
@@ -226,6 +246,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_ceiling_copy_mibps: inBrowser.browser_ceiling_copy_mibps,
       browser_read_mibps: inBrowser.browser_read_mibps,
       browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
+      browser_ceiling_4_sockets_mibps: inBrowser.browser_ceiling_4_sockets_mibps,
+      browser_read_multiconn_mibps: inBrowser.browser_read_multiconn_mibps,
       ...node,
       dump_mibps: dumps.dump_mibps,
       nbddump_mibps: dumps.nbddump_mibps,

@@ -17,61 +17,79 @@ export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
  * A bare WebSocket in a Web Worker receiving `bytes` from the flood server: the most any code in
  * a worker can get through this bridge. Timed from the request to the last byte. With `copy`,
  * the worker also copies each message into a SharedArrayBuffer, as any client that lands the
- * bytes in the page's memory must (webnbd does exactly that one copy).
+ * bytes in the page's memory must (webnbd does exactly that one copy). With `sockets` > 1,
+ * that many workers share the bytes, each with its own socket (and websockify process).
  */
-export function ceiling(page: Evaluator, url: string, bytes: number, copy = false): Promise<number> {
-  return page.evaluate(async ([u, total, withCopy]) => {
+export function ceiling(page: Evaluator, url: string, bytes: number, copy = false, sockets = 1): Promise<number> {
+  return page.evaluate(async ([u, total, withCopy, n]) => {
     const code = `onmessage = (e) => {
       const [url, total, copy] = e.data;
       // Touched first, as webnbd's destination is after its first pass: no page faults timed.
       const dest = copy ? new Uint8Array(new SharedArrayBuffer(total)).fill(1) : null;
       const ws = new WebSocket(url, ['binary']);
       ws.binaryType = 'arraybuffer';
-      let got = 0, t0 = 0;
-      ws.onopen = () => { t0 = performance.now(); ws.send(new Float64Array([total])); };
+      let got = 0;
+      ws.onopen = () => postMessage('open');
       ws.onmessage = (m) => {
         if (dest) dest.set(new Uint8Array(m.data), got);
         got += m.data.byteLength;
-        if (got >= total) { postMessage(performance.now() - t0); ws.close(); }
+        if (got >= total) { postMessage('done'); ws.close(); }
       };
-      ws.onclose = () => { if (got < total) postMessage(-1); };
+      ws.onclose = () => { if (got < total) postMessage('short'); };
+      onmessage = () => ws.send(new Float64Array([total]));
     };`;
-    const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
-    const ms = await new Promise<number>((resolve) => {
-      w.onmessage = (e: MessageEvent<number>) => resolve(e.data);
-      w.postMessage([u, total, withCopy]);
-    });
-    w.terminate();
-    if (ms < 0) throw new Error('the flood ended early');
+    // One worker per socket, all connected before the clock starts.
+    const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    const workers = Array.from({ length: n }, () => new Worker(url));
+    const next = (w: Worker) => new Promise<string>((resolve) => { w.onmessage = (e: MessageEvent<string>) => resolve(e.data); });
+    await Promise.all(workers.map((w) => { const p = next(w); w.postMessage([u, total / n, withCopy]); return p; }));
+    const t0 = performance.now();
+    const ends = await Promise.all(workers.map((w) => { const p = next(w); w.postMessage('go'); return p; }));
+    const ms = performance.now() - t0;
+    for (const w of workers) w.terminate();
+    if (ends.some((e) => e !== 'done')) throw new Error('the flood ended early');
     return ms;
-  }, [url, bytes, copy] as const);
+  }, [url, bytes, copy, sockets] as const);
 }
 
-/** Connect a handle on the page and allocate the destination (SharedArrayBuffer when isolated). */
-export async function prepareRead(page: Evaluator, uri: string, bytes: number): Promise<{ shared: boolean }> {
-  return page.evaluate(async ([u, n]) => {
+/**
+ * Connect `connections` handles on the page to the export and allocate the destination
+ * (a SharedArrayBuffer when the page is isolated). Several connections only where the server
+ * advertises can_multi_conn, as nbdcopy decides.
+ */
+export async function prepareRead(page: Evaluator, uri: string, bytes: number, connections = 1): Promise<{ shared: boolean; multiConn: boolean }> {
+  return page.evaluate(async ([u, n, conns]) => {
     const w = window.webnbd;
-    const h = w.create();
-    await h.connectUri(u);
+    const handles = [];
+    for (let i = 0; i < conns; i++) {
+      const h = w.create();
+      await h.connectUri(u);
+      handles.push(h);
+    }
     const buf = w.allocBuffer(n);
-    Object.assign(window, { benchHandle: h, benchBuf: buf });
-    return { shared: typeof SharedArrayBuffer !== 'undefined' && buf.buffer instanceof SharedArrayBuffer };
-  }, [uri, bytes] as const);
+    Object.assign(window, { benchHandles: handles, benchBuf: buf });
+    return { shared: typeof SharedArrayBuffer !== 'undefined' && buf.buffer instanceof SharedArrayBuffer, multiConn: handles[0]!.canMultiConn() };
+  }, [uri, bytes, connections] as const);
 }
 
-/** One sequential pass over the prepared buffer: `plan.depth` reads of `plan.request` in flight. */
+/**
+ * One sequential pass over the prepared buffer: requests of `plan.request` in offset order,
+ * `plan.depth` in flight per connection, dealt round-robin to the connections.
+ */
 export function readPass(page: Evaluator, plan: BrowserPlan): Promise<number> {
   return page.evaluate(async ([request, depth]) => {
-    const { benchHandle: h, benchBuf: buf } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create>; benchBuf: Uint8Array };
+    const { benchHandles: hs, benchBuf: buf } = window as unknown as { benchHandles: ReturnType<typeof window.webnbd.create>[]; benchBuf: Uint8Array };
     const size = buf.length;
+    const most = depth * hs.length;
     let next = 0;
+    let k = 0;
     const t0 = performance.now();
     await new Promise<void>((resolve, reject) => {
       let inFlight = 0;
       const issue = () => {
-        while (inFlight < depth && next < size) {
+        while (inFlight < most && next < size) {
           const n = Math.min(request, size - next);
-          h.pread(buf.subarray(next, next + n), next).then(() => {
+          hs[k++ % hs.length]!.pread(buf.subarray(next, next + n), next).then(() => {
             inFlight--;
             if (next >= size && inFlight === 0) resolve();
             else issue();
@@ -88,9 +106,11 @@ export function readPass(page: Evaluator, plan: BrowserPlan): Promise<number> {
 
 export function closeRead(page: Evaluator): Promise<void> {
   return page.evaluate(async () => {
-    const { benchHandle: h } = window as unknown as { benchHandle: ReturnType<typeof window.webnbd.create> };
-    await h.shutdown();
-    h.close();
+    const { benchHandles: hs } = window as unknown as { benchHandles: ReturnType<typeof window.webnbd.create>[] };
+    for (const h of hs) {
+      await h.shutdown();
+      h.close();
+    }
   }, null);
 }
 

@@ -24,6 +24,8 @@ const FIGURES: [keyof Results, string][] = [
   ['browser_ceiling_copy_mibps', 'same, each message copied into a SharedArrayBuffer (not a target)'],
   ['browser_read_mibps', 'webnbd worker → SharedArrayBuffer, sequential'],
   ['browser_read_fallback_mibps', 'same, page not isolated (transferred buffers)'],
+  ['browser_ceiling_4_sockets_mibps', 'four bare WebSockets at once (not a target)'],
+  ['browser_read_multiconn_mibps', 'webnbd, four connections (can_multi_conn; not a target)'],
   ['native_mibps', 'nbdcopy --connections=1 URI null:'],
   ['node_tcp_mibps', 'webnbd in Node over TCP'],
   ['node_ws_mibps', 'webnbd in Node through websockify'],
