@@ -40,7 +40,8 @@ export class Chromium {
 
   static async launch(): Promise<Chromium> {
     const dir = mkdtempSync(join(tmpdir(), 'webnbd-bench-chromium-'));
-    const proc = spawn('/usr/bin/chromium', ['--headless', '--remote-debugging-port=0', `--user-data-dir=${dir}`, ...CHROMIUM_ARGS, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv: the kernel kills it if this process dies first (as test/support/servers.ts does).
+    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', '/usr/bin/chromium', '--headless', '--remote-debugging-port=0', `--user-data-dir=${dir}`, ...CHROMIUM_ARGS, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const url = await new Promise<string>((resolve, reject) => {
       let err = '';
       const timer = setTimeout(() => reject(new Error(`chromium did not start:\n${err}`)), 15_000);
@@ -91,11 +92,13 @@ export class Chromium {
 
   async close(): Promise<void> {
     this.ws.close();
-    const exited = new Promise((r) => this.proc.once('exit', r));
+    const exited = new Promise((r) => (this.proc.exitCode !== null ? r(null) : this.proc.once('exit', r)));
     this.proc.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+    // Its helper processes may still be writing the profile for a moment.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
 
