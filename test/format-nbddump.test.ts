@@ -134,7 +134,7 @@ describe('nbddump-offsets', () => {
   });
 
   // From `nbdkit data "1 @0x10000000000 2 3 @0x100000000ff 4" --run 'nbddump $uri'`, which takes
-  // minutes (nbddump asks for block status every 16 MiB): set WEBNBD_SLOW=1 to run it for real.
+  // minutes (nbddump asks for block status every 16 MiB), so the suite keeps its recorded output.
   const TIB = [
     '0000000000: 01 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00 |................|',
     '0000000010: 00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00 |................|',
@@ -150,9 +150,6 @@ describe('nbddump-offsets', () => {
     const out = [d.push(Uint8Array.of(1)), d.pushZeros(2n ** 40n - 1n), d.push(Uint8Array.of(2, 3)), d.pushZeros(253), d.push(Uint8Array.of(4)), d.end()];
     expect(text(out)).toBe(TIB);
   });
-  it.runIf(process.env.WEBNBD_SLOW)('past 2^40, against nbddump itself', () => {
-    expect(real(['data', '1 @0x10000000000 2 3 @0x100000000ff 4'], [])).toBe(TIB);
-  }, 600_000);
 });
 
 describe('nbddump-zero-runs', () => {

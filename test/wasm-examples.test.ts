@@ -1,4 +1,5 @@
-// libnbd's man page examples and the seed example, compiled unchanged with emscripten against
+// libnbd's man page examples (aio-connect-read, from nbd_aio_pread(3), is where webnbd began),
+// compiled unchanged with emscripten against
 // webnbd's port and run in a Web Worker in Chromium, print what they print built natively with
 // gcc against Debian's libnbd: the same server, reached through a websockify bridge.
 
@@ -18,9 +19,10 @@ const EXAMPLES = [
   },
 ] as const;
 
-const SEED = '../shared/seed/aio-connect-read.c';
-
 const source = (name: string) => `wasm/examples/${name}.c`;
+
+/** nbd_aio_pread(3)'s example: many reads in flight, each sector piped into `hexdump -C`. */
+const SEED = source('aio-connect-read');
 
 /** The EXAMPLE section of an installed man page, as the C file it shows. */
 function manExample(page: string): string {
@@ -60,7 +62,11 @@ describe('man page examples', () => {
   }
 });
 
-describe('seed example', () => {
+describe('nbd_aio_pread(3) example', () => {
+  it('aio-connect-read-equals-man-nbd_aio_pread', () => {
+    expect(readFileSync(SEED, 'utf8')).toBe(manExample('nbd_aio_pread'));
+  });
+
   for (const plugin of [['pattern', 'size=1M'], ['sparse-random', 'size=1M', 'seed=3', 'percent=50']]) {
     it(`aio-connect-read-${plugin[0]}-byte-for-byte`, async () => {
       const [native, js] = await build(SEED);

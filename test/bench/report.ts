@@ -1,4 +1,4 @@
-// The table `npm run bench` prints (and docs/performance.md shows): every figure, then each target
+// The table `npm run bench` prints (and the README's Performance section shows): every figure, then each target
 // of issue #7 as a ratio within the run, met or missed.
 
 import type { Results } from './harness.js';
