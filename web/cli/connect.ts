@@ -25,11 +25,4 @@ export async function disconnect(h: NbdHandle): Promise<void> {
   h.close();
 }
 
-/** The value of a getter, or undefined when it fails (as nbdinfo skips fields it cannot get). */
-export function attempt<T>(get: () => T): T | undefined {
-  try {
-    return get();
-  } catch {
-    return undefined;
-  }
-}
+export { attempt } from '../core/facts.js';

@@ -2,21 +2,13 @@
 // opt mode, as nbdinfo's does: NBD_OPT_INFO (or NBD_OPT_GO) per export, then the getters.
 
 import type { NbdHandle } from '../node/index.js';
-import { formatInfo, formatList, type ConnectionInfo, type ExportInfo } from '../core/format/nbdinfo.js';
-import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED } from '../core/types.js';
+import { attempt, connectionInfo, exportInfo } from '../core/facts.js';
+import { formatInfo, formatList, type ExportInfo } from '../core/format/nbdinfo.js';
 import { COLOUR_OPTIONS, oneUri, parse, wantColour } from './args.js';
-import { attempt, connect, disconnect } from './connect.js';
+import { connect, disconnect } from './connect.js';
 import type { Command, Io } from './main.js';
 
 const OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...COLOUR_OPTIONS } as const;
-
-function connectionInfo(h: NbdHandle): ConnectionInfo {
-  return {
-    protocol: attempt(() => h.getProtocol()),
-    tlsNegotiated: attempt(() => h.getTlsNegotiated()),
-    structuredReplies: attempt(() => h.getStructuredRepliesNegotiated()),
-  };
-}
 
 /**
  * nbdinfo's show_one_export: ask for the export's details and read them back. On failure the
@@ -38,33 +30,7 @@ async function queryExport(h: NbdHandle, io: Io, listed: { description: string }
       }
     }
   }
-  const info: ExportInfo = {
-    exportName: attempt(() => h.getCanonicalExportName()) ?? h.getExportName(),
-    size: h.getSize(),
-    uri: attempt(() => h.getUri()),
-    description: listed ? listed.description : attempt(() => h.getExportDescription()),
-    isRotational: attempt(() => h.isRotational()),
-    isReadOnly: attempt(() => h.isReadOnly()),
-    canCache: attempt(() => h.canCache()),
-    canDf: attempt(() => h.canDf()),
-    canFastZero: attempt(() => h.canFastZero()),
-    canFlush: attempt(() => h.canFlush()),
-    canFua: attempt(() => h.canFua()),
-    canMultiConn: attempt(() => h.canMultiConn()),
-    canTrim: attempt(() => h.canTrim()),
-    canZero: attempt(() => h.canZero()),
-    blockSizeMinimum: attempt(() => h.getBlockSize(SIZE_MINIMUM)),
-    blockSizePreferred: attempt(() => h.getBlockSize(SIZE_PREFERRED)),
-    blockSizeMaximum: attempt(() => h.getBlockSize(SIZE_MAXIMUM)),
-  };
-  try {
-    const contexts: string[] = [];
-    await h.optListMetaContext((name) => { contexts.push(name); });
-    info.contexts = contexts;
-  } catch {
-    // Not negotiating any more (oldstyle, or after NBD_OPT_GO), or no structured replies.
-  }
-  return info;
+  return exportInfo(h, listed);
 }
 
 async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number> {

@@ -2,10 +2,10 @@
 // in opt mode lists the exports (NBD_OPT_LIST), then NBD_OPT_INFO (or NBD_OPT_GO) on the chosen
 // one fills the info panel; the connection is then given up (the views use the shared one).
 
-import { create, type RemoteHandle } from '../browser/client.js';
-import { formatInfo, type ConnectionInfo, type ExportInfo } from '../core/format/nbdinfo.js';
+import { create } from '../browser/client.js';
+import { connectionInfo, exportInfo } from '../core/facts.js';
+import { formatInfo } from '../core/format/nbdinfo.js';
 import { NbdError } from '../core/errors.js';
-import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED } from '../core/types.js';
 
 export interface ListedExport {
   name: string;
@@ -21,49 +21,6 @@ export interface ServerView {
   info: string | null;
   infoError?: NbdError;
   size?: bigint;
-}
-
-const attempt = <T>(f: () => T): T | undefined => {
-  try {
-    return f();
-  } catch {
-    return undefined;
-  }
-};
-
-function connectionInfo(h: RemoteHandle): ConnectionInfo {
-  return {
-    protocol: attempt(() => h.getProtocol()),
-    tlsNegotiated: attempt(() => h.getTlsNegotiated()),
-    structuredReplies: attempt(() => h.getStructuredRepliesNegotiated()),
-  };
-}
-
-async function exportInfo(h: RemoteHandle, listed: ListedExport | undefined): Promise<ExportInfo> {
-  const info: ExportInfo = {
-    exportName: attempt(() => h.getCanonicalExportName()) ?? h.getExportName(),
-    size: h.getSize(),
-    uri: attempt(() => h.getUri()),
-    description: listed?.description ?? attempt(() => h.getExportDescription()),
-    isRotational: attempt(() => h.isRotational()),
-    isReadOnly: attempt(() => h.isReadOnly()),
-    canCache: attempt(() => h.canCache()),
-    canDf: attempt(() => h.canDf()),
-    canFastZero: attempt(() => h.canFastZero()),
-    canFlush: attempt(() => h.canFlush()),
-    canFua: attempt(() => h.canFua()),
-    canMultiConn: attempt(() => h.canMultiConn()),
-    canTrim: attempt(() => h.canTrim()),
-    canZero: attempt(() => h.canZero()),
-    blockSizeMinimum: attempt(() => h.getBlockSize(SIZE_MINIMUM)),
-    blockSizePreferred: attempt(() => h.getBlockSize(SIZE_PREFERRED)),
-    blockSizeMaximum: attempt(() => h.getBlockSize(SIZE_MAXIMUM)),
-  };
-  if (h.aioIsNegotiating()) {
-    const contexts: string[] = [];
-    await h.optListMetaContext((name: string) => { contexts.push(name); }).then(() => { info.contexts = contexts; }, () => {});
-  }
-  return info;
 }
 
 /**
@@ -99,7 +56,7 @@ export async function inspectServer(uri: string, exportName: string | null): Pro
       }
     }
     const name = exportName ?? h.getExportName();
-    const exp = await exportInfo(h, view.exports?.find((e) => e.name === name));
+    const exp = await exportInfo(h, view.exports?.find((e) => e.name === name) ?? null);
     view.size = exp.size;
     view.info = formatInfo(connectionInfo(h), exp);
     return view;
