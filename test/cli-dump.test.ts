@@ -1,32 +1,16 @@
 // `webnbd dump` against nbddump, and `webnbd dump -C [-s] [-n]` against hexdump -C of the same
 // bytes, on real nbdkit exports: data, zero runs block status reports, sparse exports past 4 GiB,
 // big exports formatted in worker threads; and stdout that closes early or reads slowly.
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startNbdkit } from './support/servers.js';
+import { random } from './support/data.js';
+import { ROOT, cliFixture, runRaw as run, webnbdRaw as webnbd, type RawRun as Run } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'webnbd-cli-dump-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'build/web/cli/main.js'))) throw new Error('build/ is missing: run `npx tsc -b` first');
-});
+const dir = cliFixture('cli-dump');
 
-interface Run {
-  stdout: Buffer;
-  stderr: string;
-  status: number;
-}
-
-const run = (cmd: string, args: string[]): Promise<Run> => new Promise((resolve) => {
-  execFile(cmd, args, { encoding: 'buffer', cwd: ROOT, maxBuffer: 1 << 30 }, (e, stdout, stderr) => {
-    resolve({ stdout, stderr: stderr.toString(), status: e ? (typeof e.code === 'number' ? e.code : -1) : 0 });
-  });
-});
-const webnbd = (...args: string[]): Promise<Run> => run('node', ['bin/webnbd.js', ...args]);
 
 async function same(a: Promise<Run>, b: Promise<Run>): Promise<void> {
   const [x, y] = await Promise.all([a, b]);
@@ -36,15 +20,6 @@ async function same(a: Promise<Run>, b: Promise<Run>): Promise<void> {
   expect(x.stdout.toString('latin1')).toBe(y.stdout.toString('latin1'));
 }
 
-function random(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** A file of random data with zero runs (whole 4 KiB blocks, so block status sees some). */
 function sample(name: string, size: number): string {

@@ -1,31 +1,14 @@
 // The `webnbd` command's contract for failures (one line "webnbd: ...", exit status 1, never a
 // stack trace), its --help and --version, and the bin/webnbd.js shim.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startNbdkit } from './support/servers.js';
+import { ROOT, cliFixture, run, webnbd, type Run } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'webnbd-cli-errors-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'build/web/cli/main.js'))) throw new Error('build/ is missing: run `npx tsc -b` first');
-});
+const dir = cliFixture('cli-errors');
 
-interface Run {
-  stdout: string;
-  stderr: string;
-  status: number;
-}
-
-const run = (cmd: string, args: string[], cwd = ROOT): Promise<Run> => new Promise((resolve) => {
-  execFile(cmd, args, { encoding: 'utf8', cwd }, (e, stdout, stderr) => {
-    resolve({ stdout, stderr, status: e ? (typeof e.code === 'number' ? e.code : -1) : 0 });
-  });
-});
-const webnbd = (...args: string[]): Promise<Run> => run('node', ['bin/webnbd.js', ...args]);
 
 /** Failed with exit status 1 and exactly one line on stderr, matching `message`. */
 function oneLine(r: Run, message: RegExp): void {

@@ -1,31 +1,13 @@
 // `webnbd info`, `list` and `map` against nbdinfo --no-content, --list and --map, byte for byte,
 // on the same real servers (nbdkit in many configurations, qemu-nbd for qemu's contexts).
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startNbdkit, startQemuNbd, type NbdServer } from './support/servers.js';
+import { cliFixture, run, webnbd, type Run } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'webnbd-cli-info-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'build/web/cli/main.js'))) throw new Error('build/ is missing: run `npx tsc -b` first');
-});
+const dir = cliFixture('cli-info');
 
-interface Run {
-  stdout: string;
-  stderr: string;
-  status: number | null;
-}
-
-const run = (cmd: string, args: string[]): Promise<Run> => new Promise((resolve) => {
-  execFile(cmd, args, { encoding: 'utf8', cwd: ROOT }, (e, stdout, stderr) => {
-    resolve({ stdout, stderr, status: e ? (typeof e.code === 'number' ? e.code : -1) : 0 });
-  });
-});
-const webnbd = (...args: string[]): Promise<Run> => run('node', ['bin/webnbd.js', ...args]);
 const nbdinfo = (...args: string[]): Promise<Run> => run('nbdinfo', args);
 
 /** Same stdout and exit status as nbdinfo with the corresponding options. */

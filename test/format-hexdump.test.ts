@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HexdumpC, hexdumpC } from '../web/core/format/hexdump.js';
+import { random } from './support/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-format-hexdump-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,15 +40,6 @@ function inPieces(bytes: Uint8Array, sizes: number[], start = 0n, wasm = true): 
 }
 
 /** Deterministic pseudo-random bytes. */
-function random(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** Random bytes with zero runs that start and end anywhere in a line. */
 function withZeroRuns(n: number): Uint8Array {

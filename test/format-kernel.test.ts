@@ -10,20 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HexdumpC } from '../web/core/format/hexdump.js';
 import { getKernel } from '../web/core/format/kernel.js';
 import { NbdDump } from '../web/core/format/nbddump.js';
+import { random } from './support/data.js';
 
 const FORMAT = join(import.meta.dirname, '../web/core/format');
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-format-kernel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function random(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 describe('format-kernel', () => {
   it('kernel-wasm.ts is what kernel.sh builds from kernel.c', () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NbdDump, nbddump } from '../web/core/format/nbddump.js';
+import { random } from './support/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-format-nbddump-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,15 +27,6 @@ function realOf(bytes: Uint8Array, args: string[]): string {
 
 const text = (chunks: Uint8Array[]): string => Buffer.concat(chunks).toString('utf8');
 
-function random(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 function withZeroRuns(n: number): Uint8Array {
   const b = random(n, 7);
