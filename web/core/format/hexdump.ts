@@ -2,7 +2,7 @@
 // prints them, "*" for repeated lines, the short last line, and the closing offset line.
 // Output is ASCII bytes built with lookup tables, for speed.
 
-import { LineFormatter, hex8, hexMin, type LineFormatterOptions } from './lines.js';
+import { LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_HEXDUMP } from './kernel.js';
 import { HEX_DIGITS, hexdumpLine } from './words.js';
 
@@ -48,19 +48,7 @@ export class HexdumpC extends LineFormatter {
     out[p] = SP;
     out[p + 1] = SP;
     p += 2;
-    for (let i = 0; i < 8; i++, p += 3) {
-      const b = src[s + i]!;
-      out[p] = HI[b]!;
-      out[p + 1] = LO[b]!;
-      out[p + 2] = SP;
-    }
-    out[p++] = SP;
-    for (let i = 8; i < 16; i++, p += 3) {
-      const b = src[s + i]!;
-      out[p] = HI[b]!;
-      out[p + 1] = LO[b]!;
-      out[p + 2] = SP;
-    }
+    p = hexPairs(src, s, out, p);
     out[p] = SP;
     out[p + 1] = BAR;
     p += 2;

@@ -64,6 +64,21 @@ export function hexMin(out: Uint8Array, p: number, hi: number, width: number): n
  * Lines of 16 bytes with squeezing. Subclasses write one line, a "*" line, and the short last
  * line; this class decides which line is printed and tracks the offset of each.
  */
+const HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]!);
+const LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b & 15]!);
+
+/** A line's 16 bytes as "xx " pairs, an extra space between the halves (both formats' middle). */
+export function hexPairs(src: Uint8Array, s: number, out: Uint8Array, p: number): number {
+  for (let i = 0; i < 16; i++, p += 3) {
+    if (i === 8) out[p++] = 0x20;
+    const b = src[s + i]!;
+    out[p] = HI[b]!;
+    out[p + 1] = LO[b]!;
+    out[p + 2] = 0x20;
+  }
+  return p;
+}
+
 export abstract class LineFormatter {
   /** Offset of the next line to complete, as 32-bit halves. */
   protected offHi: number;

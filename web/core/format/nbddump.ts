@@ -2,7 +2,7 @@
 // "*" (colour: "☆") for repeated lines except the first and the export's last, and with
 // --colour exactly its ANSI escape sequences and Unicode bars and dots. Streaming, table-driven.
 
-import { LineFormatter, hex8, hexMin, type LineFormatterOptions } from './lines.js';
+import { LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_NBDDUMP } from './kernel.js';
 import { HEX_DIGITS, nbddumpLine } from './words.js';
 
@@ -85,19 +85,7 @@ export class NbdDump extends LineFormatter {
     out[p] = 0x3a;
     out[p + 1] = SP;
     p += 2;
-    for (let i = 0; i < 8; i++, p += 3) {
-      const b = src[s + i]!;
-      out[p] = HI[b]!;
-      out[p + 1] = LO[b]!;
-      out[p + 2] = SP;
-    }
-    out[p++] = SP;
-    for (let i = 8; i < 16; i++, p += 3) {
-      const b = src[s + i]!;
-      out[p] = HI[b]!;
-      out[p + 1] = LO[b]!;
-      out[p + 2] = SP;
-    }
+    p = hexPairs(src, s, out, p);
     out[p++] = 0x7c;
     for (let i = 0; i < 16; i++) out[p + i] = PRINT[src[s + i]!]!;
     out[p + 16] = 0x7c;
