@@ -323,13 +323,18 @@ describe('exports, errors and cancelling', () => {
     const disk = await serve(['-r', '--filter=delay', 'pattern', 'size=256M', 'rdelay=200ms'], origins);
     const { page } = await inspect({ src: disk.uri });
     await page.fill('#save [name=start]', '0');
-    await page.fill('#save [name=length]', '64M');
+    // 256 reads of 1 MiB, 4 at a time, each held 200 ms: some 13 s, long enough to click cancel in.
+    await page.fill('#save [name=length]', '256M');
     await page.click('#save [name=go]');
-    await page.waitForFunction(() => /MiB of 64 MiB/.test(document.querySelector('#save .status')!.textContent ?? ''));
+    await page.waitForFunction(() => /MiB of 256 MiB/.test(document.querySelector('#save .status')!.textContent ?? ''));
     expect(await page.isVisible('#save progress')).toBe(true);
     await page.screenshot({ path: join(shots, 'inspector-saving.png') });
     await page.click('#save [name=cancel]');
     await page.waitForFunction(() => document.querySelector('#save .status')!.textContent === 'Cancelled.');
     expect(await page.isHidden('#save progress')).toBe(true);
+    // The reads cancelled in flight leave the connection usable.
+    await page.fill('#save [name=length]', '1M');
+    await page.click('#save [name=go]');
+    await page.waitForFunction(() => /^Saved 1 MiB as /.test(document.querySelector('#save .status')!.textContent ?? ''));
   });
 });

@@ -41,7 +41,7 @@ export class Chromium {
   static async launch(): Promise<Chromium> {
     const dir = mkdtempSync(join(tmpdir(), 'webnbd-bench-chromium-'));
     // setpriv: the kernel kills it if this process dies first (as test/support/servers.ts does).
-    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', '/usr/bin/chromium', '--headless', '--remote-debugging-port=0', `--user-data-dir=${dir}`, ...CHROMIUM_ARGS, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', '/usr/bin/chromium', '--headless', '--remote-debugging-port=0', `--user-data-dir=${dir}`, ...CHROMIUM_ARGS, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     const url = await new Promise<string>((resolve, reject) => {
       let err = '';
       const timer = setTimeout(() => reject(new Error(`chromium did not start:\n${err}`)), 15_000);
@@ -92,12 +92,18 @@ export class Chromium {
 
   async close(): Promise<void> {
     this.ws.close();
-    const exited = new Promise((r) => (this.proc.exitCode !== null ? r(null) : this.proc.once('exit', r)));
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-    // Its helper processes may still be writing the profile for a moment.
+    // Chromium and its helpers (zygote, renderers, GPU and network services) share the process
+    // group `detached` gave them; the profile is only quiet once every one of them has gone.
+    const group = -this.proc.pid!;
+    const signal = (s: NodeJS.Signals | 0): boolean => {
+      try { process.kill(group, s); return true; } catch { return false; }
+    };
+    signal('SIGTERM');
+    for (let waited = 0; signal(0); waited += 50) {
+      if (waited === 3000) signal('SIGKILL');
+      if (waited > 10_000) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }

@@ -1,5 +1,6 @@
 // "Save range": bytes [start, end) of the export as a file, read 1 MiB at a time with a few reads
-// in flight, known zero runs made up without reading; progress as it goes and cancel at any time.
+// in flight, known zero runs made up without reading; progress as it goes and cancel at any time
+// (cancelling also cancels the reads in flight).
 // The result is a Blob the page offers as a download.
 
 import { allocBuffer } from '../browser/client.js';
@@ -38,7 +39,7 @@ export async function saveRange(disk: Disk, start: bigint, end: bigint, opts: Sa
         parts[i] = new Uint8Array(n);
       } else {
         const buf = allocBuffer(n);
-        await disk.handle.pread(buf, at);
+        await disk.handle.pread(buf, at, 0, { signal: opts.signal });
         // Blobs cannot hold shared memory: copy into a plain buffer (a no-op copy elsewhere is cheap).
         parts[i] = buf.buffer instanceof ArrayBuffer ? (buf as Uint8Array<ArrayBuffer>) : new Uint8Array(buf);
       }
