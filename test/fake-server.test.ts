@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 
 import * as B from './support/bytes.js';
+import { random } from './support/data.js';
 import {
   type FakeConn,
   type FakeServerHandle,
@@ -72,17 +73,6 @@ async function tempFile(data: Uint8Array): Promise<string> {
   const path = join(dir, 'data');
   await writeFile(path, data);
   return path;
-}
-
-/** Deterministic pseudo-random bytes, so a failing comparison can be reproduced. */
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
 }
 
 const MiB = 1 << 20;
@@ -297,7 +287,7 @@ describe('serveDisk against libnbd tools', () => {
   });
 
   test('go-unsupported-falls-back-to-export-name', async () => {
-    const data = pattern(3 * MiB, 2);
+    const data = random(3 * MiB, 2);
     const s = await disk({ size: 3 * MiB, data, unsupported: [B.NBD_OPT_GO, B.NBD_OPT_INFO] });
     expect((await ok('nbdinfo', ['--size', s.uri])).toString().trim()).toBe(String(3 * MiB));
     const opts = s.sessions[0]!.options.map((o) => o.option);
@@ -353,7 +343,7 @@ describe('serveDisk against libnbd tools', () => {
 
   test('nbdcopy-writes-then-reads-back-the-same-bytes', async () => {
     const s = await disk({ size: 4 * MiB });
-    const data = pattern(MiB + 4096, 7);
+    const data = random(MiB + 4096, 7);
     await ok('nbdcopy', [await tempFile(data), s.uri]);
     const back = await ok('nbdcopy', [s.uri, '-']);
     expect(back.length).toBe(4 * MiB);
@@ -365,7 +355,7 @@ describe('serveDisk against libnbd tools', () => {
   });
 
   test('reads-split-into-reversed-chunks-reassemble-in-libnbd', async () => {
-    const data = pattern(256 * 1024, 3);
+    const data = random(256 * 1024, 3);
     const chunksPerRead: number[] = [];
     const s = await disk({
       size: MiB,
@@ -384,7 +374,7 @@ describe('serveDisk against libnbd tools', () => {
   });
 
   test('simple-replies-when-structured-replies-are-unsupported', async () => {
-    const data = pattern(100_000, 5);
+    const data = random(100_000, 5);
     const s = await disk({ size: MiB, data, unsupported: [B.NBD_OPT_STRUCTURED_REPLY] });
     expect((await nbdinfoJson([s.uri])).structured).toBe(false);
     const back = await ok('nbdcopy', [s.uri, '-']);
@@ -393,7 +383,7 @@ describe('serveDisk against libnbd tools', () => {
 
   test('nbdinfo-map-reports-allocation-from-the-sparse-disk', async () => {
     const s = await disk({ size: MiB });
-    s.disk().write(65536, pattern(65536));
+    s.disk().write(65536, random(65536));
     const map = await nbdinfoJson(['--map', s.uri]);
     expect(map.map((e: any) => [e.offset, e.length, e.type])).toEqual([
       [0, 65536, 3],
@@ -415,7 +405,7 @@ describe('serveDisk against libnbd tools', () => {
   });
 
   test('hook-corrupting-read-data-reaches-the-client', async () => {
-    const data = pattern(4096, 9);
+    const data = random(4096, 9);
     const s = await disk({
       size: 4096,
       data,
@@ -438,7 +428,7 @@ describe('serveDisk against libnbd tools', () => {
   test('hook-out-of-range-chunk-offset-is-rejected-by-libnbd', async () => {
     const s = await disk({
       size: 8192,
-      data: pattern(8192),
+      data: random(8192),
       hooks: {
         onReply(req) {
           if (req.type !== B.NBD_CMD_READ) return;
@@ -455,7 +445,7 @@ describe('serveDisk against libnbd tools', () => {
   test('hook-dropping-mid-reply-fails-the-client', async () => {
     const s = await disk({
       size: 8192,
-      data: pattern(8192),
+      data: random(8192),
       hooks: {
         onReply(req, replies) {
           if (req.type !== B.NBD_CMD_READ) return;
@@ -598,7 +588,7 @@ describe('extended headers, with a hand-written client', () => {
 
     // WRITE carries NBD_CMD_FLAG_PAYLOAD_LEN; success is a NONE chunk (no simple replies).
     const at = (1n << 39n) + 4096n;
-    const data = pattern(4096, 11);
+    const data = random(4096, 11);
     await c.write(B.extendedRequest(B.NBD_CMD_FLAG_PAYLOAD_LEN, B.NBD_CMD_WRITE, 1, at, data.length, data));
     const w = await readReply(c);
     expect(w.header).toEqual({
