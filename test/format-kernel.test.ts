@@ -16,7 +16,6 @@ const FORMAT = join(import.meta.dirname, '../web/core/format');
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-format-kernel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-
 describe('format-kernel', () => {
   it('kernel-wasm.ts is what kernel.sh builds from kernel.c', () => {
     for (const f of ['kernel.c', 'kernel.sh']) cpSync(join(FORMAT, f), join(dir, f));

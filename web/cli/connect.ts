@@ -24,5 +24,3 @@ export async function disconnect(h: NbdHandle): Promise<void> {
   }
   h.close();
 }
-
-export { attempt } from '../core/facts.js';

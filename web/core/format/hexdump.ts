@@ -2,9 +2,9 @@
 // prints them, "*" for repeated lines, the short last line, and the closing offset line.
 // Output is ASCII bytes built with lookup tables, for speed.
 
-import { LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
+import { HI, LO, LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_HEXDUMP } from './kernel.js';
-import { HEX_DIGITS, hexdumpLine } from './words.js';
+import { hexdumpLine } from './words.js';
 
 export interface HexdumpOptions extends LineFormatterOptions {
   /** Offset of the first byte (`hexdump -s`); lines start there, not at a multiple of 16. */
@@ -15,9 +15,7 @@ const SP = 0x20;
 const BAR = 0x7c;
 const NL = 0x0a;
 
-/** Hex digit pairs, and `%_p`: printable ASCII as itself, anything else as ".". */
-const HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]!);
-const LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b & 15]!);
+/** `%_p`: printable ASCII as itself, anything else as ".". */
 const PRINT = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x20 && b < 0x7f ? b : 0x2e));
 
 /** Width of the hex area: 16 × "xx " plus the space between the two halves. */

@@ -60,12 +60,9 @@ export function hexMin(out: Uint8Array, p: number, hi: number, width: number): n
   return p;
 }
 
-/**
- * Lines of 16 bytes with squeezing. Subclasses write one line, a "*" line, and the short last
- * line; this class decides which line is printed and tracks the offset of each.
- */
-const HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]!);
-const LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b & 15]!);
+/** b → the ASCII code of its high and of its low hex digit. */
+export const HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]!);
+export const LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b & 15]!);
 
 /** A line's 16 bytes as "xx " pairs, an extra space between the halves (both formats' middle). */
 export function hexPairs(src: Uint8Array, s: number, out: Uint8Array, p: number): number {
@@ -79,6 +76,10 @@ export function hexPairs(src: Uint8Array, s: number, out: Uint8Array, p: number)
   return p;
 }
 
+/**
+ * Lines of 16 bytes with squeezing. Subclasses write one line, a "*" line, and the short last
+ * line; this class decides which line is printed and tracks the offset of each.
+ */
 export abstract class LineFormatter {
   /** Offset of the next line to complete, as 32-bit halves. */
   protected offHi: number;

@@ -2,9 +2,9 @@
 // "*" (colour: "☆") for repeated lines except the first and the export's last, and with
 // --colour exactly its ANSI escape sequences and Unicode bars and dots. Streaming, table-driven.
 
-import { LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
+import { HI, LO, LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_NBDDUMP } from './kernel.js';
-import { HEX_DIGITS, nbddumpLine } from './words.js';
+import { nbddumpLine } from './words.js';
 
 export interface NbdDumpOptions extends LineFormatterOptions {
   /** The export size: nbddump never squeezes the line that reaches it. */
@@ -33,8 +33,6 @@ const STAR = bytes('☆\n');
 const isAlnum = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 const isPrint = (b: number) => b >= 0x20 && b < 0x7f;
 
-const HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]!);
-const LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b & 15]!);
 const PRINT = Uint8Array.from({ length: 256 }, (_, b) => (isPrint(b) ? b : 0x2e));
 
 /** Per-byte output cells for colour mode, packed in one array: start and length of each. */
