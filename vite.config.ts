@@ -29,12 +29,21 @@ export default defineConfig({
       },
     },
   },
+  // Tests by what they need (test/README.md): `npm run test:unit` runs the first group alone,
+  // without machine set-up (test/unit/vitest.config.ts); `npm test` runs them all.
   test: {
     root: import.meta.dirname,
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: ['unit', 'tools', 'servers', 'cli', 'browser', 'wasm'].map((name) => ({
+      extends: true,
+      test: {
+        name,
+        // The bench's and the soak's smoke tests drive Chromium too.
+        include: [`test/${name}/**/*.test.ts`, ...(name === 'browser' ? ['test/bench/*.test.ts', 'test/soak/*.test.ts'] : [])],
+      },
+    })),
   },
 });

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { startBridge } from '../../web/cli/bridge.js';
+import { startBridge } from '../../bridge/bridge.js';
 
 export interface FirstSectorOptions {
   /** The built pages (default: dist/, as `npm run build` makes it). */

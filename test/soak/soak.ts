@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type CDPSession } from 'playwright-core';
-import { startBridge } from '../../web/cli/bridge.js';
+import { startBridge } from '../../bridge/bridge.js';
 
 export interface SoakOptions {
   seconds: number;

@@ -1,5 +1,5 @@
 /* NBD client library in userspace: webnbd's emscripten port.
- * WARNING: THIS FILE IS GENERATED FROM web/wasm/capi.ts by web/wasm/generate.ts.
+ * WARNING: THIS FILE IS GENERATED FROM wasm/runtime/capi.ts by wasm/runtime/generate.ts.
  * ANY CHANGES YOU MAKE TO THIS FILE WILL BE LOST.
  *
  * The same API as libnbd 1.14's <libnbd.h> (Copyright (C) 2013-2021 Red Hat Inc., LGPLv2+),

@@ -1,6 +1,6 @@
 /* webnbd's emscripten port: libnbd's calls, each packing its arguments into 64-bit slots for
- * the runtime (web/wasm/runtime.ts), which unpacks them by the kinds in web/core/api.ts.
- * WARNING: THIS FILE IS GENERATED FROM web/wasm/capi.ts by web/wasm/generate.ts.
+ * the runtime (wasm/runtime/runtime.ts), which unpacks them by the kinds in web/core/api.ts.
+ * WARNING: THIS FILE IS GENERATED FROM wasm/runtime/capi.ts by wasm/runtime/generate.ts.
  */
 
 #include <stddef.h>

@@ -1,5 +1,5 @@
 // webnbd's emscripten port: the imports of shim.c (an emscripten --js-library). Each forwards to
-// the runtime (web/wasm/runtime.ts), which the host passes in as Module.webnbd; the blocking
+// the runtime (wasm/runtime/runtime.ts), which the host passes in as Module.webnbd; the blocking
 // ones sleep through Asyncify. stdout and stderr go to the host byte for byte, stdin comes from
 // it, and reading stdin sleeps too when nothing has arrived yet.
 

@@ -1,7 +1,7 @@
 /* webnbd's emscripten port, by hand: handles, errors, running the callbacks the runtime
  * queued, the few calls only C has (private data, TLS and URI settings), popen("hexdump -C")
  * for libnbd's examples, and the entry point that runs main() and exits with its status.
- * Everything else is generated (calls.c) and done by the TypeScript core (web/wasm/runtime.ts).
+ * Everything else is generated (calls.c) and done by the TypeScript core (wasm/runtime/runtime.ts).
  */
 
 #include <errno.h>

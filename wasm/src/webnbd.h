@@ -1,5 +1,5 @@
 /* webnbd's emscripten port, internal: what calls.c and shim.c share, and the imports that
- * library.js forwards to the runtime (web/wasm/runtime.ts). Not for programs to include.
+ * library.js forwards to the runtime (wasm/runtime/runtime.ts). Not for programs to include.
  */
 
 #ifndef WEBNBD_H

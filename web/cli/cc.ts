@@ -10,14 +10,14 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
-import type { Command, Io } from './main.js';
+import type { Command, Io } from './io.js';
 
 /** The repository (or installed package): this file is web/cli/cc.ts, or build/web/cli/cc.js. */
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = existsSync(join(HERE, '../../package.json')) ? resolve(HERE, '../..') : resolve(HERE, '../../..');
 const WASM = join(ROOT, 'wasm');
 /** The runtime's modules, as tsc emits them (`npm install` runs tsc -b). */
-export const RUNTIME = join(ROOT, 'build/web');
+export const RUNTIME = join(ROOT, 'build');
 
 /** The port's C files, compiled once per version of them into the cache (portObjects). */
 const PORT_SOURCES = ['shim.c', 'calls.c'];
@@ -136,11 +136,11 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
   return { js, cached: false };
 }
 
-/** The runtime files a page needs, relative to RUNTIME (build/web). */
+/** The runtime files a page needs, relative to RUNTIME (build/). */
 export function runtimeFiles(): string[] {
   const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
-  if (!existsSync(join(RUNTIME, 'wasm/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npm install' (or 'npx tsc -b') in the webnbd directory");
-  return [...list('core'), ...list('core/format'), 'browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/${f}.js`)];
+  if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npm install' (or 'npx tsc -b') in the webnbd directory");
+  return [...list('web/core'), ...list('web/core/format'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
 }
 
 /** A page that runs the program: ?arg=…&arg=… become its arguments. */
@@ -152,12 +152,12 @@ export function loaderPage(name: string, runtime: string): string {
      page with ?arg=ws://HOST:PORT/ (a websockify bridge) for each argument of the program. -->
 <pre id="out"></pre>
 <script type="module">
-  import { runProgram } from '${runtime}/wasm/run.js';
+  import { runProgram } from '${runtime}/wasm/runtime/run.js';
   const out = document.getElementById('out');
   const text = new TextDecoder();
   const show = (bytes) => out.append(text.decode(bytes, { stream: true }));
   const args = new URLSearchParams(location.search).getAll('arg');
-  const worker = new Worker('${runtime}/wasm/worker.js', { type: 'module' });
+  const worker = new Worker('${runtime}/wasm/runtime/worker.js', { type: 'module' });
   runProgram(worker, { program: './${name}.js', args, stdout: show, stderr: show }).then(({ status, message }) => {
     out.append(\`\\n[\${message ? message + ', ' : ''}exit status \${status}]\\n\`);
     worker.terminate();

@@ -11,7 +11,7 @@ import { NbdDump } from '../core/format/nbddump.js';
 import { COLOUR_OPTIONS, UsageError, oneUri, parse, parseScnu64, parseSize, wantColour } from './args.js';
 import { attempt } from '../core/facts.js';
 import { connect, disconnect } from './connect.js';
-import type { Command, Io } from './main.js';
+import type { Command, Io } from './io.js';
 import { Buffers } from './buffers.js';
 import { FormatPool, type FormatterSpec } from './pool.js';
 import { readSegments, type Segment } from './reader.js';

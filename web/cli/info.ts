@@ -2,11 +2,11 @@
 // opt mode, as nbdinfo's does: NBD_OPT_INFO (or NBD_OPT_GO) per export, then the getters.
 
 import type { NbdHandle } from '../node/index.js';
-import { attempt, connectionInfo, exportInfo } from '../core/facts.js';
+import { connectionInfo, describeExport, exportInfo } from '../core/facts.js';
 import { formatInfo, formatList, type ExportInfo } from '../core/format/nbdinfo.js';
 import { COLOUR_OPTIONS, oneUri, parse, wantColour } from './args.js';
 import { connect, disconnect } from './connect.js';
-import type { Command, Io } from './main.js';
+import type { Command, Io } from './io.js';
 
 const OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...COLOUR_OPTIONS } as const;
 
@@ -15,20 +15,13 @@ const OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h'
  * error goes to stderr and the result is null (the other exports are still shown).
  */
 async function queryExport(h: NbdHandle, io: Io, listed: { description: string } | null): Promise<ExportInfo | null> {
-  attempt(() => h.setRequestMetaContext(false));
-  if (h.aioIsNegotiating()) {
-    try {
-      await h.optInfo();
-    } catch {
-      try {
-        await h.optGo();
-      } catch (e) {
-        const name = h.getExportName();
-        io.err(`webnbd: ${(e as Error).message}${name === '' ? ' for the default export' : ` for export: ${name}`}`);
-        if (!listed) io.err("webnbd: suggestion: to list all exports on the server, use 'webnbd list'");
-        return null;
-      }
-    }
+  try {
+    await describeExport(h);
+  } catch (e) {
+    const name = h.getExportName();
+    io.err(`webnbd: ${(e as Error).message}${name === '' ? ' for the default export' : ` for export: ${name}`}`);
+    if (!listed) io.err("webnbd: suggestion: to list all exports on the server, use 'webnbd list'");
+    return null;
   }
   return exportInfo(h, listed);
 }

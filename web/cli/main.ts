@@ -5,26 +5,8 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { NbdError } from '../core/errors.js';
 import { UsageError } from './args.js';
+import type { Command, Io } from './io.js';
 import { Output } from './output.js';
-
-/** What a subcommand may do to the outside world. */
-export interface Io {
-  /** Write to stdout, waiting while the reader is behind. */
-  write(chunk: string | Uint8Array): Promise<void>;
-  /** One line on stderr. */
-  err(line: string): void;
-  /** Whether stdout is a terminal (the colour default). */
-  readonly isTTY: boolean;
-  /** Whether the reader of stdout has gone away: stop. */
-  readonly closed: boolean;
-}
-
-export interface Command {
-  /** One line for `webnbd --help`. */
-  summary: string;
-  /** Run with the arguments after the subcommand's name; resolve to the exit status. */
-  run(argv: string[], io: Io): Promise<number>;
-}
 
 /** A subcommand in the table: its summary, and its module, loaded only when it runs. */
 export interface Entry {
@@ -44,7 +26,7 @@ export const COMMANDS: Record<string, Entry> = {
   bridge: {
     summary: 'let browsers reach an NBD server through websockify',
     load: async () => {
-      const { bridgeCommand } = await import('./bridge.js');
+      const { bridgeCommand } = await import('../../bridge/bridge.js');
       return { summary: '', run: (argv) => bridgeCommand(argv) };
     },
   },

@@ -6,7 +6,7 @@ import { formatMap, formatMapTotals, type MapExtent } from '../core/format/nbdin
 import { SIZE_MINIMUM } from '../core/types.js';
 import { COLOUR_OPTIONS, UsageError, oneUri, parse, wantColour } from './args.js';
 import { connect, disconnect } from './connect.js';
-import type { Command, Io } from './main.js';
+import type { Command, Io } from './io.js';
 
 const OPTIONS = {
   json: { type: 'boolean' },

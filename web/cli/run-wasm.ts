@@ -9,7 +9,7 @@ import { basename, dirname, extname, join, normalize } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { UsageError } from './args.js';
 import { CompileError, RUNTIME, compile, runtimeFiles } from './cc.js';
-import type { Command, Io } from './main.js';
+import type { Command, Io } from './io.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -20,7 +20,7 @@ const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javas
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <script type="module">
-  import { runProgram } from '/webnbd/wasm/run.js';
+  import { runProgram } from '/webnbd/wasm/runtime/run.js';
   const latin1 = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
   const bytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   // Output goes to Node in order, batched while the previous batch is on its way.
@@ -28,7 +28,7 @@ const PAGE = `<!doctype html>
   const send = () => { const b = batch; batch = []; return b.length ? webnbdOutput(b) : Promise.resolve(); };
   const out = (fd) => (data) => { if (batch.push([fd, latin1(data)]) === 1) sending = sending.then(send); };
   window.webnbdRun = async (o) => {
-    const worker = new Worker('/webnbd/wasm/worker.js', { type: 'module' });
+    const worker = new Worker('/webnbd/wasm/runtime/worker.js', { type: 'module' });
     const exit = await runProgram(worker, { ...o, stdout: out(1), stderr: out(2),
       stdin: async () => { const s = await webnbdStdin(); return s === null ? null : bytes(s); } });
     await sending.then(send);
@@ -38,7 +38,7 @@ const PAGE = `<!doctype html>
 </script>
 `;
 
-/** Serve the page, the runtime (build/web) and the compiled program on 127.0.0.1. */
+/** Serve the page, the runtime (build/) and the compiled program on 127.0.0.1. */
 export function serve(programDir: string): Promise<{ server: Server; origin: string }> {
   const allowed = new Set(runtimeFiles().map((f) => `/webnbd/${f}`));
   const server = createServer((req, res) => {

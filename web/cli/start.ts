@@ -1,4 +1,4 @@
-// `npm start`: a read-only sample disk (nbdkit linuxdisk of bridge/sample: GPT and ext2) behind
+// `npm start`: a read-only sample disk (nbdkit linuxdisk of examples/sample: GPT and ext2) behind
 // `webnbd bridge`, and the pages served by Vite with COOP/COEP; prints the inspector's URL and
 // stops everything it started on Ctrl-C.
 
@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BridgeError, startBridge, type Bridge } from './bridge.js';
+import { BridgeError, startBridge, type Bridge } from '../../bridge/bridge.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 
@@ -16,7 +16,7 @@ async function main(): Promise<number> {
     options: {
       port: { type: 'string', default: '5173' },
       'bridge-port': { type: 'string', default: '0' },
-      disk: { type: 'string', default: resolve(root, 'bridge/sample') },
+      disk: { type: 'string', default: resolve(root, 'examples/sample') },
       open: { type: 'boolean', default: true },
     },
   });

@@ -6,8 +6,8 @@
 
 import { NbdError, errno } from '../core/errors.js';
 import { defaultWorker } from '../browser/client.js';
-import { acquire, release, resolveUri } from './connections.js';
-import { BLOCK, type Disk } from './disk.js';
+import { acquire, release, resolveUri } from '../browser/connections.js';
+import { BLOCK, type Disk } from '../browser/disk.js';
 import { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent } from './events.js';
 import { ExactRows, LazyRows, type HexdumpFormat, type Row } from './rows.js';
 import { STYLE } from './style.js';

@@ -5,7 +5,7 @@
 
 import { HexdumpC } from '../core/format/hexdump.js';
 import { NbdDump } from '../core/format/nbddump.js';
-import type { Disk } from './disk.js';
+import type { Disk } from '../browser/disk.js';
 
 export type HexdumpFormat = 'hexdump-C' | 'nbddump';
 

@@ -13,12 +13,30 @@ export type FactsHandle = Pick<NbdHandle,
   | 'canCache' | 'canDf' | 'canFastZero' | 'canFlush' | 'canFua' | 'canMultiConn' | 'canTrim'
   | 'canZero' | 'getBlockSize' | 'optListMetaContext'>;
 
+/** What describeExport needs besides: the option calls of opt mode. */
+export type DescribeHandle = FactsHandle & Pick<NbdHandle, 'aioIsNegotiating' | 'setRequestMetaContext' | 'optInfo' | 'optGo'>;
+
 /** The value of a getter, or undefined when it fails (as nbdinfo skips fields it cannot get). */
 export function attempt<T>(get: () => T): T | undefined {
   try {
     return get();
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * nbdinfo's show_one_export: have the server describe the current export (NBD_OPT_INFO, or
+ * NBD_OPT_GO where the server does not know NBD_OPT_INFO) while negotiating, without meta contexts.
+ * Throws NBD_OPT_GO's error when the server describes it neither way.
+ */
+export async function describeExport(h: DescribeHandle): Promise<void> {
+  attempt(() => h.setRequestMetaContext(false));
+  if (!h.aioIsNegotiating()) return;
+  try {
+    await h.optInfo();
+  } catch {
+    await h.optGo();
   }
 }
 

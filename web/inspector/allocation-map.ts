@@ -2,9 +2,9 @@
 // hole), drawn while it builds with a progress bar, a marker where the hexdump is, and a click on a
 // cell jumps there. Block status goes through the shared Disk, so the hexdump profits from it too.
 
-import type { Disk } from '../components/disk.js';
-import { STATE_HOLE, STATE_ZERO } from '../components/extents.js';
-import { humanSize } from './words.js';
+import type { Disk } from '../browser/disk.js';
+import { STATE_HOLE, STATE_ZERO } from '../browser/extents.js';
+import { humanSize } from './human.js';
 
 const COLS = 256;
 const ROWS = 24;

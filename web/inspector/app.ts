@@ -2,15 +2,15 @@
 // the allocation map, the partitions and the filesystems at their starts, and browse the bytes.
 // The URL (?src=&export=&offset=) always says what is shown, so it can be shared.
 
-import { acquire, release, resolveUri } from '../components/connections.js';
-import type { Disk } from '../components/disk.js';
+import { acquire, release, resolveUri } from '../browser/connections.js';
+import type { Disk } from '../browser/disk.js';
 import type { NbdHexdumpElement } from '../components/nbd-hexdump.js';
 import { AllocationMap } from './allocation-map.js';
 import { probe, type Signature } from './filesystems.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './partitions.js';
 import { saveRange } from './save-range.js';
 import { inspectServer, type ServerView } from './server.js';
-import { humanSize, parseOffset, plainError, refuseUri } from './words.js';
+import { humanSize, parseOffset, plainError, refuseUri } from './human.js';
 
 const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
 const text = (tag: string, s: string, cls?: string): HTMLElement => {

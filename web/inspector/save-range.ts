@@ -5,7 +5,7 @@
 
 import { allocBuffer } from '../browser/client.js';
 import { NbdError, errno } from '../core/errors.js';
-import type { Disk } from '../components/disk.js';
+import type { Disk } from '../browser/disk.js';
 
 const CHUNK = 1 << 20;
 const IN_FLIGHT = 4;

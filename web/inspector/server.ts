@@ -3,7 +3,7 @@
 // one fills the info panel; the connection is then given up (the views use the shared one).
 
 import { create } from '../browser/client.js';
-import { connectionInfo, exportInfo } from '../core/facts.js';
+import { connectionInfo, describeExport, exportInfo } from '../core/facts.js';
 import { formatInfo } from '../core/format/nbdinfo.js';
 import { NbdError } from '../core/errors.js';
 
@@ -43,16 +43,11 @@ export async function inspectServer(uri: string, exportName: string | null): Pro
         view.listError = e as NbdError;
       }
       if (exportName !== null) h.setExportName(exportName);
-      h.setRequestMetaContext(false);
       try {
-        await h.optInfo();
-      } catch {
-        try {
-          await h.optGo();
-        } catch (e) {
-          view.infoError = e as NbdError;
-          return view;
-        }
+        await describeExport(h);
+      } catch (e) {
+        view.infoError = e as NbdError;
+        return view;
       }
     }
     const name = exportName ?? h.getExportName();

@@ -1,6 +1,6 @@
 // The example page for the emscripten port: runs a program compiled by `webnbd cc` in a Web
-// Worker (web/wasm/worker.ts, bundled here by Vite) and shows its output as it comes.
-import { runProgram } from '../wasm/run.js';
+// Worker (wasm/runtime/worker.ts, bundled here by Vite) and shows its output as it comes.
+import { runProgram } from '../../wasm/runtime/run.js';
 
 const form = document.querySelector<HTMLFormElement>('#form')!;
 const out = document.querySelector<HTMLPreElement>('#out')!;
@@ -16,7 +16,7 @@ async function run(): Promise<void> {
     out.append(span);
   };
   let stdin: Uint8Array | null = new TextEncoder().encode(field('stdin').value);
-  const worker = new Worker(new URL('../wasm/worker.ts', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('../../wasm/runtime/worker.ts', import.meta.url), { type: 'module' });
   const { status, message } = await runProgram(worker, {
     program: new URL(field('program').value, location.href),
     args: field('args').value.split('\n').filter((a) => a !== ''),

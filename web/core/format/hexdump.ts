@@ -4,7 +4,7 @@
 
 import { HI, LO, LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_HEXDUMP } from './kernel.js';
-import { hexdumpLine } from './words.js';
+import { hexdumpLine } from './word-stores.js';
 
 export interface HexdumpOptions extends LineFormatterOptions {
   /** Offset of the first byte (`hexdump -s`); lines start there, not at a multiple of 16. */

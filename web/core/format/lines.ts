@@ -3,7 +3,7 @@
 // 64-bit offsets kept as two 32-bit halves so no line pays for a bigint.
 
 import { getKernel, type Kernel } from './kernel.js';
-import { HEX_DIGITS, LITTLE_ENDIAN } from './words.js';
+import { HEX_DIGITS, LITTLE_ENDIAN } from './word-stores.js';
 
 /** Allocates an output buffer; its contents need not be zeroed (Node passes Buffer.allocUnsafeSlow). */
 export type Alloc = (size: number) => Uint8Array;

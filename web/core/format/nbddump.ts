@@ -4,7 +4,7 @@
 
 import { HI, LO, LineFormatter, hex8, hexMin, hexPairs, type LineFormatterOptions } from './lines.js';
 import { KIND_NBDDUMP } from './kernel.js';
-import { nbddumpLine } from './words.js';
+import { nbddumpLine } from './word-stores.js';
 
 export interface NbdDumpOptions extends LineFormatterOptions {
   /** The export size: nbddump never squeezes the line that reaches it. */

@@ -1,0 +1,145 @@
+// webnbd in real Chromium: the handle in a Web Worker, through websockify to nbdkit. Reads land in
+// SharedArrayBuffers on an isolated page and in transferred ArrayBuffers on a plain one; many reads
+// in flight; the server dying mid-read fails every command (and nothing hangs).
+
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labPage, serveDist, type Site } from '../support/browser.js';
+import { startNbdkit, startWebsockify } from '../support/servers.js';
+
+const SIZE = 4 << 20;
+const disk = Buffer.alloc(SIZE);
+for (let i = 0; i < SIZE; i += 4) disk.writeUInt32BE((i * 2654435761) >>> 0, i);
+const file = join(mkdtempSync(join(tmpdir(), 'webnbd-browser-')), 'disk.img');
+writeFileSync(file, disk);
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+let uri = '';
+beforeAll(async () => {
+  const nbd = await startNbdkit(['file', file]);
+  const ws = await startWebsockify({ port: nbd.port! });
+  uri = `nbd+ws://127.0.0.1:${ws.port}/`;
+});
+
+describe.each([true, false])('isolated page: %s', (isolated) => {
+  let site: Site;
+  beforeAll(async () => { site = await serveDist(isolated); });
+  afterAll(() => site.close());
+
+  it('reads a whole disk into the page\'s buffer, in the right kind of memory', async () => {
+    const { page, errors } = await labPage(site);
+    const r = await page.evaluate(async ([u, size]) => {
+      const w = window.webnbd;
+      const h = w.create();
+      await h.connectUri(u);
+      const buf = w.allocBuffer(size);
+      const piece = 256 * 1024;
+      await Promise.all(Array.from({ length: size / piece }, (_, i) => h.pread(buf.subarray(i * piece, (i + 1) * piece), i * piece)));
+      const copy = new Uint8Array(size);
+      copy.set(buf);
+      const digest = await crypto.subtle.digest('SHA-256', copy);
+      await h.shutdown();
+      return {
+        shared: buf.buffer instanceof (globalThis.SharedArrayBuffer ?? class {}),
+        isolated: crossOriginIsolated,
+        size: String(h.getSize()),
+        sha: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''),
+        closed: h.aioIsClosed(),
+      };
+    }, [uri, SIZE] as const);
+    expect(r).toEqual({ shared: isolated, isolated, size: String(SIZE), sha: sha(disk), closed: true });
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps many reads in flight with aio cookies and completion callbacks on the page', async () => {
+    const { page } = await labPage(site);
+    const r = await page.evaluate(async (u) => {
+      const w = window.webnbd;
+      const h = w.create();
+      await h.connectUri(u);
+      const n = 512;
+      const bufs = Array.from({ length: n }, () => w.allocBuffer(4096));
+      const cookies = new Set<number>();
+      let completed = 0;
+      const errors: number[] = [];
+      for (let i = 0; i < n; i++) {
+        cookies.add(h.aioPread(bufs[i]!, ((i * 7919) % 1024) * 4096, (err: { value: number }) => { completed++; if (err.value) errors.push(err.value); return 1; }));
+      }
+      const maxInFlight = h.aioInFlight();
+      while (h.aioInFlight() > 0) await h.poll();
+      const firstWords = bufs.map((b) => new DataView(b.buffer, b.byteOffset).getUint32(0));
+      h.close();
+      return { distinct: cookies.size, minCookie: Math.min(...cookies), completed, errors, maxInFlight, firstWords };
+    }, uri);
+    expect(r.distinct).toBe(512);
+    expect(r.minCookie).toBeGreaterThanOrEqual(1);
+    expect(r.completed).toBe(512);
+    expect(r.errors).toEqual([]);
+    expect(r.maxInFlight).toBe(512);
+    r.firstWords.forEach((word, i) => expect(word).toBe(disk.readUInt32BE(((i * 7919) % 1024) * 4096)));
+  });
+
+  it('fails every read in flight when the server dies (websockify closes 1000 "Target closed")', async () => {
+    const slow = await startNbdkit(['--filter=delay', 'file', file, 'rdelay=3']);
+    const ws = await startWebsockify({ port: slow.port! });
+    const { page, errors } = await labPage(site);
+    await page.evaluate(async (u) => {
+      const w = window.webnbd;
+      const h = w.create();
+      (window as unknown as { h: unknown }).h = h;
+      await h.connectUri(u);
+      const guard = new Uint8Array(4096 + 64).fill(0xee);
+      const bufs = Array.from({ length: 64 }, (_, i) => w.allocBuffer(4096 + 64).subarray(0, 4096).fill(i));
+      (window as unknown as { result: Promise<unknown> }).result = Promise.allSettled(bufs.map((b, i) => h.pread(b, i * 4096))).then((rs) => ({
+        codes: rs.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok')),
+        dead: h.aioIsDead(),
+        // Nothing was written past any buffer's end.
+        tails: bufs.map((b) => new Uint8Array(b.buffer, b.byteOffset + 4096, 64).every((x) => x === 0)),
+        guard: guard.every((x) => x === 0xee),
+      }));
+    }, `nbd+ws://127.0.0.1:${ws.port}/`);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    slow.kill('SIGKILL');
+    const r = await page.evaluate(() => (window as unknown as { result: Promise<{ codes: string[]; dead: boolean; tails: boolean[]; guard: boolean }> }).result);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.codes).toEqual(Array(64).fill('ENOTCONN'));
+    expect(r.dead).toBe(true);
+    expect(r.tails.every(Boolean)).toBe(true);
+    expect(r.guard).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('cancels a slow read with an AbortSignal; the page\'s buffer is not written afterwards', async () => {
+    const slow = await startNbdkit(['--filter=delay', 'file', file, 'rdelay=1']);
+    const ws = await startWebsockify({ port: slow.port! });
+    const { page } = await labPage(site);
+    const r = await page.evaluate(async (u) => {
+      const w = window.webnbd;
+      const h = w.create();
+      await h.connectUri(u);
+      const buf = w.allocBuffer(4096);
+      const ac = new AbortController();
+      const p = h.pread(buf, 0, 0, { signal: ac.signal }).then(() => 'ok', (e: { code: string }) => e.code);
+      setTimeout(() => ac.abort(), 100);
+      const code = await p;
+      buf.fill(0xee);
+      const timedOut = await h.pread(w.allocBuffer(512), 4096, 0, { timeout: 50 }).then(() => 'ok', (e: { code: string }) => e.code);
+      await new Promise((res) => setTimeout(res, 1500));
+      return { code, timedOut, untouched: buf.every((b) => b === 0xee), ready: h.aioIsReady() };
+    }, `nbd+ws://127.0.0.1:${ws.port}/`);
+    expect(r).toEqual({ code: 'ECANCELED', timedOut: 'ETIMEDOUT', untouched: true, ready: true });
+  });
+
+  it('reports a bridge that is not there as a clear error', async () => {
+    const { page } = await labPage(site);
+    const msg = await page.evaluate(async () => {
+      const h = window.webnbd.create();
+      return h.connectUri('nbd+ws://127.0.0.1:1/').then(() => 'connected', (e: Error & { code: string }) => `${e.code}: ${e.message}`);
+    });
+    expect(msg).toMatch(/^ECONNREFUSED: nbd_connect_uri: connect: ws:\/\/127\.0\.0\.1:1\/: could not connect to the bridge/);
+  });
+});

@@ -1,0 +1,343 @@
+// `webnbd bridge` with the real nbdkit and websockify: reads through it with webnbd's Node client,
+// its Origin allowlist, tokens, wss://, and its process lifecycle. The command itself runs from
+// build/ (`npm test` runs `tsc -b` first), in a child process that the tests signal.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { BridgeError, parseBridgeArgs, readTokens, startBridge, type Bridge } from '../../bridge/bridge.js';
+import { NbdError, create } from '../../web/node/index.js';
+import { isAlive, startNbdkit } from '../support/servers.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'webnbd-bridge-test-'));
+const bridges: Bridge[] = [];
+const clis = new Set<Cli>();
+afterAll(async () => {
+  await Promise.all(bridges.map((b) => b.close()));
+  // A test that failed half-way leaves its command running: stop it as a user would, then for sure.
+  const left = [...clis];
+  for (const c of left) c.proc.kill('SIGTERM');
+  for (const c of left) if ((await exitWithin(c)) === 'still running') c.proc.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function bridge(...args: Parameters<typeof startBridge>): Promise<Bridge> {
+  const b = await startBridge(...args);
+  bridges.push(b);
+  return b;
+}
+
+/** nbdkit's pattern plugin: each 8-byte big-endian word holds its own offset. */
+function expectPattern(buf: Uint8Array, offset: number): void {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = 0; i < buf.length; i += 8) expect(view.getBigUint64(i)).toBe(BigInt(offset + i));
+}
+
+/** Connects with webnbd's Node client, reads 64 KiB at 1 MiB - 64 KiB and checks the pattern. */
+async function readThrough(uri: string): Promise<bigint> {
+  const h = create();
+  try {
+    await h.connectUri(uri);
+    const buf = new Uint8Array(65536);
+    await h.pread(buf, 1048576 - 65536);
+    expectPattern(buf, 1048576 - 65536);
+    const size = h.getSize();
+    await h.shutdown();
+    return size;
+  } finally {
+    h.close();
+  }
+}
+
+/** How a raw WebSocket upgrade with this Origin ends: 'open' with the NBD greeting, an HTTP status, or 'dropped'. */
+function upgrade(url: string, origin?: string, options: WebSocket.ClientOptions = {}): Promise<string> {
+  return new Promise((done) => {
+    const ws = new WebSocket(url, ['binary'], { ...options, ...(origin ? { origin } : {}) });
+    ws.on('message', (d: Buffer) => {
+      done(d.subarray(0, 8).toString() === 'NBDMAGIC' ? 'open' : 'open, but no NBD greeting');
+      ws.terminate();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      done(`HTTP ${res.statusCode}`);
+      ws.terminate();
+    });
+    ws.on('error', () => done('dropped'));
+    ws.on('close', () => done('dropped'));
+  });
+}
+
+// ---- The command in a child process ----
+
+interface Cli {
+  proc: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exit: Promise<number | string>;
+}
+
+/** The command's exit status, or 'still running' after `ms`. */
+async function exitWithin(c: Cli, ms = 10_000): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (timer = setTimeout(() => r('still running'), ms)));
+  return Promise.race([c.exit, late]).finally(() => clearTimeout(timer));
+}
+
+function cli(args: string[]): Cli {
+  const runner = 'const { bridgeCommand } = await import(process.argv[1]); process.exitCode = await bridgeCommand(process.argv.slice(2));';
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', runner, join(root, 'build/bridge/bridge.js'), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const c: Cli = { proc, stdout: '', stderr: '', exit: new Promise((r) => proc.once('exit', (code, sig) => r(code ?? sig!))) };
+  proc.stdout!.on('data', (d: Buffer) => (c.stdout += d));
+  proc.stderr!.on('data', (d: Buffer) => (c.stderr += d));
+  clis.add(c);
+  void c.exit.then(() => clis.delete(c));
+  return c;
+}
+
+async function firstLine(c: Cli): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (!c.stdout.includes('\n')) {
+    if (c.proc.exitCode !== null || Date.now() > deadline) throw new Error(`no URI; stderr: ${c.stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return c.stdout.split('\n')[0]!;
+}
+
+/** Every process below `pid`, from /proc. */
+function descendants(pid: number): { pid: number; cmd: string }[] {
+  const parent = new Map<number, number>();
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const below = (p: number): number[] => [...parent].filter(([, pp]) => pp === p).flatMap(([c]) => [c, ...below(c)]);
+  return below(pid).map((p) => {
+    try {
+      return { pid: p, cmd: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ') };
+    } catch {
+      return { pid: p, cmd: '' };
+    }
+  });
+}
+
+async function startupError(args: string[]): Promise<string> {
+  const c = cli(args);
+  expect(await exitWithin(c)).toBe(1);
+  expect(c.stdout).toBe('');
+  expect(c.stderr).toMatch(/^webnbd bridge: [^\n]+\n$/);
+  return c.stderr;
+}
+
+// ---- Tests ----
+
+describe('bridge targets', () => {
+  it('reads-through-unix-socket-target', async () => {
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const b = await bridge({ target: { unix: nbd.socket! } });
+    expect(b.uris).toEqual([`nbd+ws://127.0.0.1:${b.port}/`]);
+    expect(await readThrough(b.uris[0]!)).toBe(1048576n);
+  });
+
+  it('reads-through-tcp-target', async () => {
+    const nbd = await startNbdkit(['pattern', '1M']);
+    const b = await bridge({ target: { host: '127.0.0.1', port: nbd.port! } });
+    expect(await readThrough(b.uris[0]!)).toBe(1048576n);
+  });
+
+  it('reads-through-token-file-targets-unix-and-tcp', async () => {
+    const unix = await startNbdkit(['pattern', '1M'], { unix: true });
+    const tcp = await startNbdkit(['pattern', '2M']);
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, `# one line per target\nsock: unix_socket:${unix.socket}\ntcp one: 127.0.0.1:${tcp.port}\n`);
+    const b = await bridge({ target: { tokenFile: tokens } });
+    expect(b.uris).toEqual([`nbd+ws://127.0.0.1:${b.port}/?token=sock`, `nbd+ws://127.0.0.1:${b.port}/?token=tcp%20one`]);
+    expect(await readThrough(b.uris[0]!)).toBe(1048576n);
+    expect(await readThrough(b.uris[1]!)).toBe(2097152n);
+  });
+
+  it('wrong-or-missing-token-refused', async () => {
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const tokens = join(dir, 'tokens-1');
+    writeFileSync(tokens, `good: unix_socket:${nbd.socket}\n`);
+    const b = await bridge({ target: { tokenFile: tokens } });
+    const own = `http://127.0.0.1:${b.port}`;
+    expect(await upgrade(`${b.url}?token=good`, own)).toBe('open');
+    // websockify 0.10 drops the connection without an HTTP answer for an unknown token.
+    expect(await upgrade(`${b.url}?token=bad`, own)).toBe('dropped');
+    expect(await upgrade(b.url, own)).toBe('dropped');
+    const err = await create().connectUri(`nbd+ws://127.0.0.1:${b.port}/?token=bad`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NbdError);
+    expect((err as NbdError).errno).toBeGreaterThan(0);
+  });
+
+  it('token-file-rejects-what-websockify-cannot-use', () => {
+    const bad = join(dir, 'tokens-bad');
+    writeFileSync(bad, 'x: unix_socket:/tmp/a:b.sock\n');
+    expect(() => readTokens(bad)).toThrow(BridgeError);
+    writeFileSync(bad, 'x 127.0.0.1:10809\n');
+    expect(() => readTokens(bad)).toThrow(/expected "token: host:port"/);
+    writeFileSync(bad, '# nothing\n');
+    expect(() => readTokens(bad)).toThrow(/no tokens/);
+  });
+});
+
+describe('bridge origin allowlist', () => {
+  it('foreign-or-missing-origin-refused-own-origin-admitted', async () => {
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const b = await bridge({ target: { unix: nbd.socket! } });
+    expect(b.origins).toContain(`http://127.0.0.1:${b.port}`);
+    expect(await upgrade(b.url, `http://127.0.0.1:${b.port}`)).toBe('open');
+    expect(await upgrade(b.url, `http://localhost:${b.port}`)).toBe('open');
+    expect(await upgrade(b.url, 'http://evil.example')).toBe('HTTP 403');
+    expect(await upgrade(b.url, `http://127.0.0.1:${b.port + 1}`)).toBe('HTTP 403');
+    // ExpectOrigin refuses a request without Origin, so webnbd's Node client sends the bridge's own.
+    expect(await upgrade(b.url)).toBe('HTTP 403');
+  });
+
+  it('explicit-origins-replace-the-default', async () => {
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const b = await bridge({ target: { unix: nbd.socket! }, origins: ['https://app.example/some/page', 'http://localhost:5173'] });
+    expect(b.origins).toEqual(['https://app.example', 'http://localhost:5173']);
+    expect(await upgrade(b.url, 'https://app.example')).toBe('open');
+    expect(await upgrade(b.url, 'http://localhost:5173')).toBe('open');
+    expect(await upgrade(b.url, `http://127.0.0.1:${b.port}`)).toBe('HTTP 403');
+  });
+
+  it('serves-a-web-directory', async () => {
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const web = join(dir, 'web');
+    mkdirSync(web);
+    writeFileSync(join(web, 'index.html'), '<title>webnbd</title>');
+    const b = await bridge({ target: { unix: nbd.socket! }, web });
+    const res = await fetch(`http://127.0.0.1:${b.port}/index.html`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('<title>webnbd</title>');
+    expect(await upgrade(b.url, `http://127.0.0.1:${b.port}`)).toBe('open');
+  });
+});
+
+describe('bridge over TLS', () => {
+  it('wss-works-and-plain-ws-is-refused', async () => {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const b = await bridge({ target: { unix: nbd.socket! }, cert, key });
+    expect(b.uris).toEqual([`nbds+wss://127.0.0.1:${b.port}/`]);
+    expect(b.origins).toContain(`https://127.0.0.1:${b.port}`);
+    expect(await upgrade(`ws://127.0.0.1:${b.port}/`, `http://127.0.0.1:${b.port}`)).toBe('dropped');
+    expect(await upgrade(b.url, `https://127.0.0.1:${b.port}`, { ca: readFileSync(cert) })).toBe('open');
+    // Without trusting the certificate, the client refuses the bridge.
+    await expect(create().connectUri(b.uris[0]!)).rejects.toBeInstanceOf(NbdError);
+    // The Node client trusts it through NODE_EXTRA_CA_CERTS, read at startup: so in a child process.
+    const script = `const { create } = await import(process.argv[1]); const h = create(); await h.connectUri(process.argv[2]);
+      const buf = new Uint8Array(16); await h.pread(buf, 4096); await h.shutdown();
+      console.log(String(h.getSize()), Buffer.from(buf).toString('hex'));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, join(root, 'build/web/node/index.js'), b.uris[0]!],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, encoding: 'utf8' });
+    expect(out.trim()).toBe('1048576 00000000000010000000000000001008');
+  });
+});
+
+describe('bridge command lifecycle', () => {
+  it('starts-its-server-and-sigint-leaves-no-processes', async () => {
+    const c = cli(['--', 'nbdkit', 'pattern', '1M']);
+    const uri = await firstLine(c);
+    expect(uri).toMatch(/^nbd\+ws:\/\/127\.0\.0\.1:\d+\/$/);
+    // A client stays connected across SIGINT, so websockify has a per-connection process too.
+    const h = create();
+    await h.connectUri(uri);
+    const buf = new Uint8Array(4096);
+    await h.pread(buf, 8192);
+    expectPattern(buf, 8192);
+    const procs = descendants(c.proc.pid!);
+    const nbdkit = procs.find((p) => p.cmd.startsWith('nbdkit -U '));
+    expect(nbdkit, JSON.stringify(procs)).toBeDefined();
+    expect(procs.filter((p) => p.cmd.includes('websockify')).length).toBeGreaterThanOrEqual(2);
+    const sockDir = nbdkit!.cmd.split(' ')[2]!.replace(/\/nbd\.sock$/, '');
+    expect(existsSync(sockDir)).toBe(true);
+
+    c.proc.kill('SIGINT');
+    expect(await exitWithin(c)).toBe(0);
+    h.close();
+    expect(procs.filter((p) => isAlive(p.pid))).toEqual([]);
+    expect(existsSync(sockDir)).toBe(false);
+  });
+
+  it('sigterm-stops-it-too', async () => {
+    const c = cli(['--', 'nbdkit', '-r', 'pattern', '1M']);
+    await firstLine(c);
+    const procs = descendants(c.proc.pid!);
+    expect(procs.length).toBeGreaterThanOrEqual(2);
+    c.proc.kill('SIGTERM');
+    expect(await exitWithin(c)).toBe(0);
+    expect(procs.filter((p) => isAlive(p.pid))).toEqual([]);
+  });
+
+  it('socket-placeholder-for-other-servers', async () => {
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(65536, 0xab));
+    const c = cli(['--', 'qemu-nbd', '-t', '-f', 'raw', '--socket={socket}', disk]);
+    const uri = await firstLine(c);
+    const h = create();
+    await h.connectUri(uri);
+    const buf = new Uint8Array(512);
+    await h.pread(buf, 0);
+    expect(buf.every((x) => x === 0xab)).toBe(true);
+    await h.shutdown();
+    c.proc.kill('SIGINT');
+    expect(await exitWithin(c)).toBe(0);
+  });
+
+  it('exits-1-when-its-server-dies', async () => {
+    const c = cli(['--', 'nbdkit', 'pattern', '1M']);
+    await firstLine(c);
+    const nbdkit = descendants(c.proc.pid!).find((p) => p.cmd.startsWith('nbdkit'))!;
+    process.kill(nbdkit.pid, 'SIGKILL');
+    expect(await exitWithin(c)).toBe(1);
+    expect(c.stderr).toMatch(/webnbd bridge: nbdkit stopped \(killed by SIGKILL\)\n$/);
+  });
+
+  it('startup-errors-are-one-line-and-exit-1', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      expect(await startupError(['--listen', `127.0.0.1:${port}`, '--unix-target', '/nonexistent'])).toMatch(/Address already in use/);
+    } finally {
+      busy.close();
+    }
+    expect(await startupError(['--unix-target', 'x', '--cert', join(dir, 'missing.pem')])).toMatch(/--cert .*missing\.pem: no such file/);
+    // 192.0.2.1 is TEST-NET-1, never a local address.
+    expect(await startupError(['--listen', '192.0.2.1:8080', '--origin', 'http://a', '--unix-target', 'x'])).toMatch(/Cannot assign requested address/);
+    expect(await startupError([])).toMatch(/exactly one of/);
+    expect(await startupError(['--unix-target', 'x', '--target', '127.0.0.1:10809'])).toMatch(/exactly one of/);
+    expect(await startupError(['--bogus'])).toMatch(/Unknown option '--bogus'/);
+    expect(await startupError(['--', 'nbdkit', 'no-such-plugin'])).toMatch(/nbdkit did not start/);
+    expect(await startupError(['--', 'qemu-nbd', 'disk.img'])).toMatch(/put \{socket\} where qemu-nbd takes/);
+    expect(await startupError(['--listen', '0.0.0.0:8080', '--unix-target', 'x'])).toMatch(/give --origin/);
+  });
+});
+
+describe('bridge arguments', () => {
+  it('parses-options', () => {
+    expect(parseBridgeArgs(['--help'])).toBeNull();
+    expect(parseBridgeArgs(['--target', '[::1]:10809', '--listen', '8080', '--origin', 'http://a', '--origin', 'http://b'])).toEqual({
+      target: { host: '::1', port: 10809 }, listen: { port: 8080 }, origins: ['http://a', 'http://b'], verbose: false,
+    });
+    expect(parseBridgeArgs(['-v', '--listen', 'localhost:0', '--', 'nbdkit', '-r', 'memory', '1G'])).toEqual({
+      target: { command: ['nbdkit', '-r', 'memory', '1G'] }, listen: { host: 'localhost', port: 0 }, verbose: true,
+    });
+    expect(() => parseBridgeArgs(['--target', '10809'])).toThrow(/expected HOST:PORT/);
+    expect(() => parseBridgeArgs(['--unix-target', 's', '--listen', 'h:99999'])).toThrow(BridgeError);
+  });
+});

@@ -1,0 +1,102 @@
+// The bridge is no open proxy: by default it listens on loopback only, the client can never pick
+// where it forwards (not by path, query or token-shaped guesses), and with a token file only the
+// listed tokens reach anything. Checked with webnbd's Node client and raw WebSockets.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBridge, type Bridge } from '../../bridge/bridge.js';
+import { create } from '../../web/node/index.js';
+import { startNbdkit, type NbdServer } from '../support/servers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'webnbd-security-'));
+const bridges: Bridge[] = [];
+let a: NbdServer; // what the bridge forwards to: 1 MiB
+let b: NbdServer; // another server on this machine, which no client may reach: 2 MiB
+beforeAll(async () => {
+  [a, b] = await Promise.all([startNbdkit(['pattern', '1M']), startNbdkit(['pattern', '2M'])]);
+});
+afterAll(() => Promise.all(bridges.map((x) => x.close())));
+
+async function bridge(opts: Parameters<typeof startBridge>[0]): Promise<Bridge> {
+  const x = await startBridge(opts);
+  bridges.push(x);
+  return x;
+}
+
+/** Which server a WebSocket URL reaches (by export size), or the error code if none. */
+async function reaches(url: string): Promise<string> {
+  const h = create();
+  try {
+    await h.connectWebsocket(url);
+    const size = h.getSize();
+    await h.shutdown();
+    return size === 1048576n ? 'A' : size === 2097152n ? 'B' : `size ${size}`;
+  } catch (e) {
+    return (e as { code: string }).code;
+  } finally {
+    h.close();
+  }
+}
+
+/** The local addresses listening on `port`, from /proc/net/tcp and tcp6. */
+function listeners(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) => readFileSync(f, 'utf8').split('\n').slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((c) => c[3] === '0A' && c[1]?.endsWith(`:${hex}`))
+    .map((c) => c[1]!.split(':')[0]!));
+}
+
+describe('no open proxy', () => {
+  it('listens-on-loopback-only-by-default', async () => {
+    const x = await bridge({ target: { host: '127.0.0.1', port: a.port! } });
+    expect(x.host).toBe('127.0.0.1');
+    expect(listeners(x.port)).toEqual(['0100007F']); // 127.0.0.1, and nothing else
+  });
+
+  it('the-client-cannot-choose-the-target', async () => {
+    const x = await bridge({ target: { host: '127.0.0.1', port: a.port! } });
+    const base = `ws://127.0.0.1:${x.port}`;
+    const attempts = [
+      `${base}/`,
+      `${base}/?token=127.0.0.1:${b.port}`,
+      `${base}/127.0.0.1:${b.port}`,
+      `${base}/?host=127.0.0.1&port=${b.port}`,
+      `${base}/?target=127.0.0.1:${b.port}`,
+      `${base}/websockify?target=unix_socket:/tmp/x`,
+    ];
+    for (const url of attempts) expect(await reaches(url), url).toBe('A');
+  });
+
+  it('with-a-token-file-only-listed-tokens-reach-anything', async () => {
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, `good: 127.0.0.1:${a.port}\n`);
+    const x = await bridge({ target: { tokenFile: tokens } });
+    const base = `ws://127.0.0.1:${x.port}/`;
+    expect(await reaches(`${base}?token=good`)).toBe('A');
+    for (const bad of ['bad', 'Good', `127.0.0.1:${b.port}`, `good: 127.0.0.1:${b.port}`, '']) {
+      const r = await reaches(`${base}?token=${encodeURIComponent(bad)}`);
+      expect(r, `token ${JSON.stringify(bad)}`).not.toMatch(/^[AB]$/);
+    }
+    expect(await reaches(base)).not.toMatch(/^[AB]$/);
+    // Through webnbd's URI too: a wrong token is a clear connection error.
+    await expect(create().connectUri(`nbd+ws://127.0.0.1:${x.port}/?token=bad`)).rejects.toMatchObject({ errno: expect.any(Number) });
+  });
+
+  it('a-foreign-origin-is-refused-before-any-byte-of-nbd', async () => {
+    const x = await bridge({ target: { host: '127.0.0.1', port: a.port! } });
+    const outcome = (origin?: string) => new Promise<string>((done) => {
+      const ws = new WebSocket(x.url, ['binary'], origin ? { origin } : {});
+      ws.on('message', (d: Buffer) => { done(d.subarray(0, 8).toString()); ws.terminate(); });
+      ws.on('unexpected-response', (_q, res) => { done(`HTTP ${res.statusCode}`); ws.terminate(); });
+      ws.on('error', () => done('error'));
+    });
+    expect(await outcome(`http://127.0.0.1:${x.port}`)).toBe('NBDMAGIC'); // the control
+    expect(await outcome('https://evil.example')).toBe('HTTP 403');
+    expect(await outcome('null')).toBe('HTTP 403'); // sandboxed iframes and file: pages
+    expect(await outcome()).toBe('HTTP 403');
+  });
+});

@@ -1,0 +1,236 @@
+// libnbd's C API as webnbd's emscripten port provides it: every function of libnbd 1.14's
+// <libnbd.h> in its order, then the newer calls the core has. Calls backed by the core take their
+// argument kinds from web/core/api.ts; this table adds only what C needs on top (parameter names,
+// a few C types). From it come wasm/include/libnbd.h, wasm/src/calls.c (generate.ts) and the
+// runtime's unpacking of C arguments (runtime.ts).
+
+import { API, type ApiName, type Arg, type ArgKind, type RetKind } from '../../web/core/api.js';
+
+/** How a C function is implemented. */
+export type Impl =
+  /** By the core's call of that name, arguments converted by its kinds (the usual case). */
+  | { core: ApiName }
+  /** By hand in wasm/src/shim.c (handles, errors, private data, settings that only C has). */
+  | { shim: true }
+  /** Not possible in a browser: fails with ENOTSUP and this reason. */
+  | { unsupported: string };
+
+export interface CFunction {
+  c: string;
+  ret: string;
+  /** C parameters after `struct nbd_handle *h` (or all of them when `handle` is false). */
+  params: string[];
+  impl: Impl;
+  /** nbd_create and the error calls take no handle. */
+  handle?: false;
+  /** libnbd version that added it, for the newer calls beyond the 1.14 reference. */
+  since?: string;
+  /** A webnbd extension, not a libnbd call. */
+  webnbd?: true;
+}
+
+/** C type of each argument kind; buffers become (buf, count) and callbacks a struct by value. */
+const C_TYPE: Record<ArgKind, string[]> = {
+  string: ['const char *'], service: ['const char *'], bool: ['bool'], int: ['int'], uint32: ['uint32_t'],
+  flags: ['uint32_t'], u64: ['uint64_t'], cookie: ['uint64_t'], timeout: ['int'],
+  'buf-out': ['void *'], 'buf-in': ['const void *'],
+  completion: ['nbd_completion_callback'], chunk: ['nbd_chunk_callback'], extent: ['nbd_extent_callback'],
+  extent64: ['nbd_extent64_callback'], list: ['nbd_list_callback'], context: ['nbd_context_callback'],
+  debug: ['nbd_debug_callback'], options: [],
+};
+
+const C_RET: Record<RetKind, string> = {
+  void: 'int', bool: 'int', int: 'int', cookie: 'int64_t', u64: 'int64_t', string: 'char *', 'string?': 'char *',
+};
+
+/** Kinds whose C parameter names are fixed; the rest are named by the `names` list, in order. */
+const FIXED: Partial<Record<ArgKind, string>> = { flags: 'flags', cookie: 'cookie', timeout: 'timeout' };
+
+export const kindOf = (a: Arg): ArgKind => a.replace('?', '') as ArgKind;
+
+const param = (type: string, name: string) => (type.endsWith('*') ? `${type}${name}` : `${type} ${name}`);
+
+/** A call backed by the core: C parameters derived from its argument kinds. */
+function core(api: ApiName, names: string[] = [], o: { ret?: string; params?: string[]; since?: string; webnbd?: true } = {}): CFunction {
+  const call = API[api];
+  const left = [...names];
+  const params = o.params ?? call.args.flatMap((a): string[] => {
+    const k = kindOf(a);
+    if (k === 'options') return [];
+    if (k === 'buf-out' || k === 'buf-in') return [param(C_TYPE[k][0]!, 'buf'), 'size_t count'];
+    if (C_TYPE[k][0]!.endsWith('_callback')) return [`${C_TYPE[k][0]} ${k}_callback`];
+    const name = FIXED[k] ?? left.shift();
+    if (name === undefined) throw new Error(`capi: ${call.c} needs a name for its ${k} argument`);
+    return [param(C_TYPE[k][0]!, name)];
+  });
+  if (left.length) throw new Error(`capi: ${call.c}: unused names ${left.join(', ')}`);
+  return { c: call.c, ret: o.ret ?? C_RET[call.ret], params, impl: { core: api }, ...(o.since ? { since: o.since } : {}), ...(o.webnbd ? { webnbd: true } : {}) };
+}
+
+const shim = (c: string, ret: string, params: string[] = [], handle = true): CFunction =>
+  handle ? { c, ret, params, impl: { shim: true } } : { c, ret, params, impl: { shim: true }, handle: false };
+const unsupported = (c: string, ret: string, params: string[], why: string): CFunction => ({ c, ret, params, impl: { unsupported: why } });
+
+const NO_TLS = 'TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)';
+const NO_SOCKETS = 'a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)';
+const NO_PROCESSES = 'a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge';
+const NO_FD = 'webnbd has no file descriptor to poll: use nbd_poll';
+
+/** Every C function, in the order of libnbd 1.14's <libnbd.h>, then the newer ones. */
+export const C_API: readonly CFunction[] = [
+  shim('nbd_close', 'void', ['struct nbd_handle *h'], false),
+  shim('nbd_create', 'struct nbd_handle *', ['void'], false),
+  shim('nbd_get_error', 'const char *', ['void'], false),
+  shim('nbd_get_errno', 'int', ['void'], false),
+  core('setDebug', ['debug']),
+  core('getDebug'),
+  core('setDebugCallback'),
+  core('clearDebugCallback'),
+  core('setHandleName', ['handle_name']),
+  core('getHandleName'),
+  shim('nbd_set_private_data', 'uintptr_t', ['uintptr_t private_data']),
+  shim('nbd_get_private_data', 'uintptr_t'),
+  core('setExportName', ['export_name']),
+  core('getExportName'),
+  core('setRequestBlockSize', ['request']),
+  core('getRequestBlockSize'),
+  core('setFullInfo', ['request']),
+  core('getFullInfo'),
+  core('getCanonicalExportName'),
+  core('getExportDescription'),
+  core('setTls', ['tls']),
+  core('getTls'),
+  core('getTlsNegotiated'),
+  unsupported('nbd_set_tls_certificates', 'int', ['const char *dir'], NO_TLS),
+  shim('nbd_set_tls_verify_peer', 'int', ['bool verify']),
+  shim('nbd_get_tls_verify_peer', 'int'),
+  shim('nbd_set_tls_username', 'int', ['const char *username']),
+  shim('nbd_get_tls_username', 'char *'),
+  unsupported('nbd_set_tls_psk_file', 'int', ['const char *filename'], NO_TLS),
+  core('setRequestStructuredReplies', ['request']),
+  core('getRequestStructuredReplies'),
+  core('getStructuredRepliesNegotiated'),
+  core('setHandshakeFlags'),
+  core('getHandshakeFlags', [], { ret: 'uint32_t' }),
+  core('setPreadInitialize', ['request']),
+  core('getPreadInitialize'),
+  core('setStrictMode'),
+  core('getStrictMode', [], { ret: 'uint32_t' }),
+  core('setOptMode', ['enable']),
+  core('getOptMode'),
+  core('optGo'),
+  core('optAbort'),
+  core('optList'),
+  core('optInfo'),
+  core('optListMetaContext'),
+  core('addMetaContext', ['name']),
+  core('getNrMetaContexts', [], { ret: 'ssize_t' }),
+  core('getMetaContext', [], { params: ['size_t i'] }),
+  core('clearMetaContexts'),
+  shim('nbd_set_uri_allow_transports', 'int', ['uint32_t mask']),
+  shim('nbd_set_uri_allow_tls', 'int', ['int tls']),
+  shim('nbd_set_uri_allow_local_file', 'int', ['bool allow']),
+  core('connectUri', ['uri']),
+  core('connectUnix', ['unixsocket']),
+  unsupported('nbd_connect_vsock', 'int', ['uint32_t cid', 'uint32_t port'], NO_SOCKETS),
+  core('connectTcp', ['hostname', 'port']),
+  unsupported('nbd_connect_socket', 'int', ['int sock'], NO_SOCKETS),
+  unsupported('nbd_connect_command', 'int', ['char **argv'], NO_PROCESSES),
+  unsupported('nbd_connect_systemd_socket_activation', 'int', ['char **argv'], NO_PROCESSES),
+  core('isReadOnly'),
+  core('canFlush'),
+  core('canFua'),
+  core('isRotational'),
+  core('canTrim'),
+  core('canZero'),
+  core('canFastZero'),
+  core('canDf'),
+  core('canMultiConn'),
+  core('canCache'),
+  core('canMetaContext', ['metacontext']),
+  core('getProtocol', [], { ret: 'const char *' }),
+  core('getSize'),
+  core('getBlockSize', ['size_type'], { ret: 'int64_t' }),
+  core('pread', ['offset']),
+  core('preadStructured', ['offset']),
+  core('pwrite', ['offset']),
+  core('shutdown'),
+  core('flush'),
+  core('trim', ['count', 'offset']),
+  core('cache', ['count', 'offset']),
+  core('zero', ['count', 'offset']),
+  core('blockStatus', ['count', 'offset']),
+  core('poll'),
+  unsupported('nbd_aio_connect', 'int', ['const struct sockaddr *addr', 'socklen_t addrlen'], NO_SOCKETS),
+  core('aioConnectUri', ['uri']),
+  core('aioConnectUnix', ['unixsocket']),
+  unsupported('nbd_aio_connect_vsock', 'int', ['uint32_t cid', 'uint32_t port'], NO_SOCKETS),
+  core('aioConnectTcp', ['hostname', 'port']),
+  unsupported('nbd_aio_connect_socket', 'int', ['int sock'], NO_SOCKETS),
+  unsupported('nbd_aio_connect_command', 'int', ['char **argv'], NO_PROCESSES),
+  unsupported('nbd_aio_connect_systemd_socket_activation', 'int', ['char **argv'], NO_PROCESSES),
+  core('aioOptGo'),
+  core('aioOptAbort'),
+  core('aioOptList'),
+  core('aioOptInfo'),
+  core('aioOptListMetaContext'),
+  core('aioPread', ['offset']),
+  core('aioPreadStructured', ['offset']),
+  core('aioPwrite', ['offset']),
+  core('aioDisconnect'),
+  core('aioFlush'),
+  core('aioTrim', ['count', 'offset']),
+  core('aioCache', ['count', 'offset']),
+  core('aioZero', ['count', 'offset']),
+  core('aioBlockStatus', ['count', 'offset']),
+  unsupported('nbd_aio_get_fd', 'int', [], NO_FD),
+  shim('nbd_aio_get_direction', 'unsigned'),
+  unsupported('nbd_aio_notify_read', 'int', [], NO_FD),
+  unsupported('nbd_aio_notify_write', 'int', [], NO_FD),
+  core('aioIsCreated'),
+  core('aioIsConnecting'),
+  core('aioIsNegotiating'),
+  core('aioIsReady'),
+  core('aioIsProcessing'),
+  core('aioIsDead'),
+  core('aioIsClosed'),
+  core('aioCommandCompleted'),
+  core('aioPeekCommandCompleted'),
+  core('aioInFlight'),
+  core('connectionState', [], { ret: 'const char *' }),
+  shim('nbd_get_package_name', 'const char *'),
+  shim('nbd_get_version', 'const char *'),
+  shim('nbd_kill_subprocess', 'int', ['int signum']),
+  shim('nbd_supports_tls', 'int'),
+  shim('nbd_supports_uri', 'int'),
+  core('getUri'),
+
+  // Newer than 1.14, and in the core.
+  core('setRequestMetaContext', ['request'], { since: '1.16' }),
+  core('getRequestMetaContext', [], { since: '1.16' }),
+  core('statsBytesSent', [], { ret: 'uint64_t', since: '1.16' }),
+  core('statsChunksSent', [], { ret: 'uint64_t', since: '1.16' }),
+  core('statsBytesReceived', [], { ret: 'uint64_t', since: '1.16' }),
+  core('statsChunksReceived', [], { ret: 'uint64_t', since: '1.16' }),
+  core('setRequestExtendedHeaders', ['request'], { since: '1.20' }),
+  core('getRequestExtendedHeaders', [], { since: '1.20' }),
+  core('getExtendedHeadersNegotiated', [], { since: '1.20' }),
+  core('blockStatus64', ['count', 'offset'], { since: '1.20' }),
+  core('aioBlockStatus64', ['count', 'offset'], { ret: 'int64_t', since: '1.20' }),
+
+  // webnbd's own: a websockify bridge's URL, as nbd_connect_unix takes it in the browser.
+  core('connectWebsocket', ['url'], { webnbd: true }),
+  core('aioConnectWebsocket', ['url'], { webnbd: true }),
+];
+
+export const BY_NAME: ReadonlyMap<string, CFunction> = new Map(C_API.map((f) => [f.c, f]));
+
+/**
+ * The sync commands with callbacks whose return value decides the command's fate (chunk,
+ * extent): C runs callbacks after the wait (Asyncify cannot enter C while it sleeps), so these
+ * wait on their aio twin and are finished, as libnbd's lib/rw.c does, once C has run them.
+ */
+export const MID_CALLBACK_KINDS: readonly ArgKind[] = ['chunk', 'extent', 'extent64'];
+
+/** Callback kinds: each is passed from C as three slots (callback, user_data, free). */
+export const CALLBACK_KINDS: readonly ArgKind[] = ['completion', 'chunk', 'extent', 'extent64', 'list', 'context', 'debug'];
