@@ -2,7 +2,7 @@
 // every byte of a real transcript. Each server write is replayed once the client has sent as many
 // bytes as the server had read before writing it, so the client sees the same conversation.
 
-import type { ConnHandler, FakeConn } from './fake-server.js';
+import type { ConnHandler, FakeConn } from './fake-conn.js';
 
 /** One server write, and how many client bytes the server had read before it. */
 export interface Turn {

@@ -8,7 +8,8 @@ import { errno, type ErrnoName, type NbdError } from '../../web/core/errors.js';
 import type { NbdHandle } from '../../web/core/handle.js';
 import type * as T from '../../web/core/types.js';
 import { Arena, Ledger, spyAllocations, until, type Entry } from './hostile.js';
-import { serveDisk, type DiskHooks, type NbdRequest, type Reply, type ServeDiskOptions } from './fake-server.js';
+import type { NbdRequest } from './fake-conn.js';
+import { serveDisk, type DiskHooks, type Reply, type ServeDiskOptions } from './fake-server.js';
 import { memoryHandle } from './memory.js';
 
 export const SIZE = 65536;

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { NbdHandle } from '../../web/core/handle.js';
 import type { Transport, TransportEvents, Transports } from '../../web/core/transport.js';
-import { FakeConn, type ConnHandler } from './fake-server.js';
+import { FakeConn, type ConnHandler } from './fake-conn.js';
 
 export type Split = 'whole' | 'bytes' | number;
 
