@@ -1,17 +1,20 @@
-// `npm run bench`: issue #7's benchmark at full size. Prints the table and writes
-// test/bench/results.json. Run by Vitest (see vitest.config.ts here), which gives it the
-// servers' clean-up and the browser helpers; it asserts nothing about speed.
+// `npm run bench`: issue #7's benchmark at full size. Prints the table, writes
+// test/bench/results.json and replaces the latest run's section of docs/performance.md (never the
+// README). Run by Vitest (see vitest.config.ts here), which gives it the servers' clean-up and the
+// browser helpers; it asserts nothing about speed.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { it } from 'vitest';
 import { runBench } from './harness.js';
-import { report } from './report.js';
+import { replaceSection, report } from './report.js';
 
 const MiB = 1 << 20;
+const DOC = resolve(import.meta.dirname, '../../docs/performance.md');
 
 it('bench', async () => {
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  replaceSection(readFileSync(DOC, 'utf8'), ''); // a document without its markers fails now, not after the run
   const results = await runBench({
     exportBytes: 256 * MiB,
     hexBytes: 64 * MiB,
@@ -25,5 +28,8 @@ it('bench', async () => {
     log,
   });
   writeFileSync(resolve(import.meta.dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  log(`\n${report(results)}\n`);
+  const table = report(results);
+  const day = new Date().toISOString().slice(0, 10);
+  writeFileSync(DOC, replaceSection(readFileSync(DOC, 'utf8'), `Run of ${day}.\n\n${table}`));
+  log(`\n${table}\n\nWritten to test/bench/results.json and docs/performance.md.`);
 });

@@ -1,6 +1,6 @@
 // Chromium driven over the bare DevTools protocol, for measuring. Playwright enables the Network
 // domain on every page and worker it attaches to, and Chromium then base64-encodes every WebSocket
-// frame for it: in a flood that costs more CPU than the data itself (see the README's Performance section).
+// frame for it: in a flood that costs more CPU than the data itself (docs/performance.md).
 // Here only Runtime (evaluate) and, on request, HeapProfiler and Profiler are used.
 
 import { spawn, type ChildProcess } from 'node:child_process';

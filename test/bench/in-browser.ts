@@ -10,7 +10,7 @@ export interface BrowserPlan {
   depth: number;
 }
 
-/** Requests of 1 MiB, 8 in flight: larger or deeper did no better (see the README's Performance section). */
+/** Requests of 1 MiB, 8 in flight: larger or deeper did no better (docs/performance.md). */
 export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
 
 /**

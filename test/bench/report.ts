@@ -1,5 +1,5 @@
-// The table `npm run bench` prints (and the README's Performance section shows): every figure, then each target
-// of issue #7 as a ratio within the run, met or missed.
+// The table `npm run bench` prints and writes into docs/performance.md (between the markers below,
+// nowhere else): every figure, then each target of issue #7 as a ratio within the run, met or missed.
 
 import type { Results } from './harness.js';
 
@@ -43,6 +43,20 @@ const FIGURES: [keyof Results, string][] = [
 
 const fmt = (v: unknown): string =>
   typeof v !== 'number' ? String(v) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+
+/** Where the latest run's table goes in docs/performance.md; the bench replaces what lies between. */
+export const SECTION_BEGIN = '<!-- bench: begin (written by npm run bench; edits here are overwritten) -->';
+export const SECTION_END = '<!-- bench: end -->';
+
+/** `doc` with the text between the markers replaced by `table`; throws when the markers are not there once each. */
+export function replaceSection(doc: string, table: string, file = 'docs/performance.md'): string {
+  const begin = doc.indexOf(SECTION_BEGIN);
+  const end = doc.indexOf(SECTION_END);
+  if (begin < 0 || end < begin || doc.indexOf(SECTION_BEGIN, begin + 1) >= 0 || doc.indexOf(SECTION_END, end + 1) >= 0) {
+    throw new Error(`${file}: expected one "${SECTION_BEGIN}" line followed by one "${SECTION_END}" line`);
+  }
+  return `${doc.slice(0, begin + SECTION_BEGIN.length)}\n\n${table}\n\n${doc.slice(end)}`;
+}
 
 /** The results and targets as Markdown tables. */
 export function report(r: Results): string {
