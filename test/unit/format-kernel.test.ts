@@ -1,7 +1,8 @@
 // The WebAssembly SIMD kernel of the dump formatters (web/core/format/kernel.ts, kernel.c): it
 // loads in Node, its memory allocator, and output written straight into its memory equals the JS
 // formatter's. Its lines are checked against the real tools in test/tools (format-hexdump,
-// format-nbddump, which run both paths); that kernel-wasm.ts is what kernel.sh builds, in test/wasm.
+// format-nbddump, which run both paths); that kernel-wasm.ts is what
+// `npm run generate` builds, in test/unit/generated.test.ts and test/wasm.
 import { describe, expect, it } from 'vitest';
 import { HexdumpC } from '../../web/core/format/hexdump.js';
 import { getKernel } from '../../web/core/format/kernel.js';

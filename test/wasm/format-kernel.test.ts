@@ -1,20 +1,16 @@
-// kernel-wasm.ts, the formatters' WebAssembly SIMD kernel, is what kernel.sh builds from kernel.c
-// with Debian's emcc.
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// kernel-wasm.ts, the formatters' WebAssembly SIMD kernel, is what `npm run generate` builds from
+// kernel.c with Debian's emcc (scripts/generate/kernel.ts).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { OUTPUTS } from '../../scripts/generate/outputs.js';
 
-const FORMAT = join(import.meta.dirname, '../../web/core/format');
-const dir = mkdtempSync(join(tmpdir(), 'webnbd-format-kernel-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const ROOT = join(import.meta.dirname, '../..');
 
 describe('format-kernel', () => {
-  it('kernel-wasm.ts is what kernel.sh builds from kernel.c', () => {
-    for (const f of ['kernel.c', 'kernel.sh']) cpSync(join(FORMAT, f), join(dir, f));
-    execFileSync('sh', [join(dir, 'kernel.sh')]);
-    expect(readFileSync(join(dir, 'kernel-wasm.ts'), 'utf8')).toBe(readFileSync(join(FORMAT, 'kernel-wasm.ts'), 'utf8'));
+  it('kernel-wasm.ts is what npm run generate builds from kernel.c', () => {
+    const built = OUTPUTS.filter((o) => o.emcc);
+    expect(built.map((o) => o.path)).toEqual(['web/core/format/kernel-wasm.ts']);
+    for (const o of built) expect(readFileSync(join(ROOT, o.path), 'utf8'), `${o.path} is stale: run npm run generate`).toBe(o.make(ROOT));
   }, 120_000);
-
 });

@@ -1,7 +1,7 @@
 // Writes the C side of the emscripten port from the tables: wasm/include/libnbd.h (libnbd's
 // header, as libnbd's generator lays it out) and wasm/src/calls.c (one wrapper per call that packs
-// its arguments for the runtime). Both are committed; test/wasm-header.test.ts checks they are
-// current and regenerates them with WEBNBD_REGENERATE=1.
+// its arguments for the runtime). Both are committed; `npm run generate` (scripts/generate/) writes
+// them and test/unit/generated.test.ts checks they are current.
 
 import { API, type ApiName, type Call } from '../../web/core/api.js';
 import * as T from '../../web/core/types.js';
@@ -229,9 +229,4 @@ export function generateCalls(): string {
 #include "webnbd.h"
 
 ${C_API.map(wrapper).filter((w) => w !== null).join('\n')}`;
-}
-
-/** Everything generated, by path from the repository's root. */
-export function generated(): Record<string, string> {
-  return { 'wasm/include/libnbd.h': generateHeader(), 'wasm/src/calls.c': generateCalls() };
 }

@@ -3,7 +3,8 @@
  * 2^40). Each 16-byte output vector of a line is four table lookups (i8x16.swizzle) into the
  * line's hex digits, text and offset digits, or'ed with its fixed characters.
  *
- * Built by kernel.sh into kernel-wasm.ts; kernel.ts loads it. */
+ * `npm run generate` builds it into kernel-wasm.ts (scripts/generate/kernel.ts); kernel.ts
+ * loads it. */
 
 #include <stdint.h>
 #include <wasm_simd128.h>
