@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generateCalls, generateHeader } from '../../wasm/runtime/generate.js';
+import { API_PAGE, generateApiPage } from './api-page.js';
 import { KERNEL_OUTPUT, KERNEL_SOURCE, buildKernel } from './kernel.js';
 
 export interface Output {
@@ -20,6 +21,7 @@ export interface Output {
 export const OUTPUTS: readonly Output[] = [
   { path: 'wasm/include/libnbd.h', from: 'wasm/runtime/capi.ts, web/core/api.ts', make: generateHeader },
   { path: 'wasm/src/calls.c', from: 'wasm/runtime/capi.ts, web/core/api.ts', make: generateCalls },
+  { path: API_PAGE, from: 'web/core/api.ts, wasm/runtime/capi.ts', make: generateApiPage },
   { path: KERNEL_OUTPUT, from: KERNEL_SOURCE, emcc: true, make: buildKernel },
 ];
 
