@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { generateCalls, generateHeader } from '../../wasm/runtime/generate.js';
 import { API_PAGE, generateApiPage } from './api-page.js';
 import { KERNEL_OUTPUT, KERNEL_SOURCE, buildKernel } from './kernel.js';
+import { MANIFEST, generateManifest } from './manifest.js';
 
 export interface Output {
   /** From the repository's root. */
@@ -22,6 +23,7 @@ export const OUTPUTS: readonly Output[] = [
   { path: 'wasm/include/libnbd.h', from: 'wasm/runtime/capi.ts, web/core/api.ts', make: generateHeader },
   { path: 'wasm/src/calls.c', from: 'wasm/runtime/capi.ts, web/core/api.ts', make: generateCalls },
   { path: API_PAGE, from: 'web/core/api.ts, wasm/runtime/capi.ts', make: generateApiPage },
+  { path: MANIFEST, from: 'web/components/ (code and JSDoc)', make: generateManifest },
   { path: KERNEL_OUTPUT, from: KERNEL_SOURCE, emcc: true, make: buildKernel },
 ];
 

@@ -39,12 +39,16 @@ function parseBig(v: string | null, dflt: bigint): bigint {
 }
 
 /**
- * @attr src - nbd+ws:// or nbds+wss:// URI of the export (through a `webnbd bridge`)
+ * A range of an NBD export, shown as `hexdump -C -s OFFSET -n LENGTH` (or nbddump) prints it, read
+ * through the page's shared worker and a `webnbd bridge`. Ranges up to 1 MiB are read whole; larger
+ * ones (up to a whole disk) are laid out from block status and read as they scroll into view.
+ *
+ * @attr src - nbd+ws://HOST:PORT/EXPORT or nbds+wss://… URI of the export, through a `webnbd bridge`
  * @attr export - export name, replacing the one in src
- * @attr offset - first byte shown (default 0)
- * @attr length - bytes shown (default 512), or `all` for everything from offset to the end
- * @attr format - `hexdump-C` (default) or `nbddump`
- * @fires nbd-load - the range was read and its first screen shown
+ * @attr [offset=0] - first byte shown, decimal or 0x hex
+ * @attr [length=512] - bytes shown, or `all` for everything from offset to the end of the export
+ * @attr {'hexdump-C' | 'nbddump'} [format=hexdump-C] - hexdump -C lines or nbddump's
+ * @fires nbd-load - the range was read and its first screen shown (offset, length, size)
  * @fires nbd-error - connecting or reading failed (errno, code, message)
  * @fires nbd-position - the first row on screen changed (position)
  * @fires nbd-select - the byte selection changed (selection)
@@ -54,11 +58,22 @@ function parseBig(v: string | null, dflt: bigint): bigint {
  * @csspart row - one row; `row star` for "*"
  * @csspart offset - a row's offset column
  * @csspart byte - a byte, also `hex` or `char`, and `highlight` (under the pointer) or `selected`
- * @cssprop --nbd-hexdump-color, --nbd-hexdump-background, --nbd-hexdump-font, --nbd-hexdump-font-size
- * @cssprop --nbd-hexdump-line-height, --nbd-hexdump-max-height (default 33 rows)
- * @cssprop --nbd-hexdump-offset-color, --nbd-hexdump-star-color, --nbd-hexdump-zero-color, --nbd-hexdump-loading-color
- * @cssprop --nbd-hexdump-highlight-background, --nbd-hexdump-selection-background, --nbd-hexdump-selection-color
- * @cssprop --nbd-hexdump-status-color, --nbd-hexdump-error-color, --nbd-hexdump-focus-color
+ * @cssprop --nbd-hexdump-color - text colour
+ * @cssprop --nbd-hexdump-background - background colour
+ * @cssprop --nbd-hexdump-font - font family
+ * @cssprop --nbd-hexdump-font-size - font size
+ * @cssprop --nbd-hexdump-line-height - height of a row
+ * @cssprop --nbd-hexdump-max-height - height before it scrolls (33 rows); `none` to fill a sized host
+ * @cssprop --nbd-hexdump-offset-color - colour of the offset column
+ * @cssprop --nbd-hexdump-star-color - colour of the `*` rows
+ * @cssprop --nbd-hexdump-zero-color - colour of zero bytes
+ * @cssprop --nbd-hexdump-loading-color - colour of rows still being read
+ * @cssprop --nbd-hexdump-highlight-background - background of the byte under the pointer
+ * @cssprop --nbd-hexdump-selection-background - background of the selected bytes
+ * @cssprop --nbd-hexdump-selection-color - colour of the selected bytes
+ * @cssprop --nbd-hexdump-status-color - colour of status messages
+ * @cssprop --nbd-hexdump-error-color - colour of error messages
+ * @cssprop --nbd-hexdump-focus-color - colour of the focus outline
  */
 export class NbdHexdumpElement extends HTMLElement {
   static observedAttributes = ['src', 'export', 'offset', 'length', 'format'];
