@@ -5,7 +5,7 @@
 
 import { API } from '../../web/core/api.js';
 import { PERMITTED, type Permitted } from '../../web/core/states.js';
-import { C_API, type CFunction } from '../../wasm/runtime/capi.js';
+import { BY_NAME, C_API, type CFunction } from '../../wasm/runtime/capi.js';
 
 export const API_PAGE = 'docs/api.md';
 
@@ -43,11 +43,9 @@ export function runsOn(name: string, row: Row): Runs {
   return 'worker';
 }
 
-const cFunctions = new Map(C_API.map((f) => [f.c, f]));
-
 /** libnbd's man page, or plain text for webnbd's own calls, which have none. */
 function manPage(c: string): string {
-  return cFunctions.get(c)?.webnbd ? `\`${c}\` (webnbd's own)` : `[\`${c}\`](https://libguestfs.org/${c}.3.html)`;
+  return BY_NAME.get(c)?.webnbd ? `\`${c}\` (webnbd's own)` : `[\`${c}\`](https://libguestfs.org/${c}.3.html)`;
 }
 
 /** How the emscripten port (wasm/) provides a C function. */
@@ -65,7 +63,7 @@ export function generateApiPage(): string {
   const rows = Object.entries(API as Record<string, Row>);
   const named = new Set(rows.map(([, r]) => r.c));
   const callRows = rows.map(([name, row]) => {
-    const f = cFunctions.get(row.c);
+    const f = BY_NAME.get(row.c);
     const since = row.since ?? f?.since ?? '';
     const states = row.states?.length ? row.states.map((s) => `\`${s}\``).join(', ') : 'any';
     return `| \`${name}\`${row.async ? ' (async)' : ''} | ${manPage(row.c)} | ${states} | ${runsOn(name, row)} | ${cell(inWasm(f))} | ${since} |`;
