@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const arch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] ?? 'x86_64-linux-gnu';
 const nbdkitDir = `/usr/lib/${arch}/nbdkit`;
-const nbdkitPlugins = ['pattern', 'memory', 'data', 'sparse-random', 'null', 'file', 'linuxdisk',
+const nbdkitPlugins = ['pattern', 'memory', 'data', 'sparse-random', 'null', 'file', 'linuxdisk', 'nbd',
   'floppy', 'partitioning'];
 const nbdkitFilters = ['blocksize-policy', 'error', 'delay', 'noextents', 'nozero', 'nocache',
   'rate', 'cow', 'pause', 'log'];
@@ -83,6 +83,21 @@ function installNodeModules() {
   writeFileSync(stamp, `${hash}\n`);
 }
 
+// Installing webnbd's packed tarball offline into another project (the package test, and anyone
+// trying the package here) resolves its dependencies from npm's cache, which then needs their
+// registry metadata: `npm ci` caches tarballs only. Fetch it once, with the newest matching
+// tarballs, while the registry is reachable.
+function primeNpmCache() {
+  const { dependencies = {} } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const specs = Object.entries(dependencies).map(([name, range]) => `${name}@${range}`);
+  const stamp = join(root, 'node_modules', '.webnbd-npm-cache');
+  const want = `${specs.join('\n')}\n`;
+  if (specs.length === 0 || (existsSync(stamp) && readFileSync(stamp, 'utf8') === want)) return;
+  console.error(`webnbd setup: npm cache add ${specs.join(' ')}`);
+  run('npm', ['cache', 'add', ...specs], {});
+  writeFileSync(stamp, want);
+}
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 19)) fail(`Node ${process.versions.node} is too old; webnbd needs 20.19 or newer`);
 const npmOnly = process.argv.includes('--npm-only');
@@ -90,3 +105,4 @@ if (!npmOnly && process.platform !== 'linux') fail('the test servers need Debian
 process.chdir(root);
 if (!npmOnly) installPackages();
 installNodeModules();
+if (!npmOnly) primeNpmCache();

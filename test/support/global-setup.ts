@@ -1,4 +1,5 @@
-// Before any suite: build the pages once (dist/), since browser tests load them as users would.
+// Before any suite: build the pages once (dist/, and dist/vendor/ for plain pages), since browser
+// tests load them as users would.
 // Every temporary file of the run (the suites', and those of the servers and browsers they start)
 // goes under one directory, made here and removed when the run ends, whatever the suites left.
 // Each project of vite.config.ts inherits this setup; only the first to run it does the work.
@@ -17,5 +18,6 @@ export default async function setup(): Promise<(() => void) | undefined> {
   process.env[RUN_DIR] = dir;
   process.env.TMPDIR = dir;
   await build({ configFile: 'vite.config.ts', logLevel: 'warn' });
+  await build({ configFile: 'vite.vendor.config.ts' });
   return () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }

@@ -35,7 +35,7 @@ export class WorkerClient {
   #broken: NbdError | null = null;
 
   constructor(worker?: Worker) {
-    this.#worker = worker ?? new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+    this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#receive(e.data));
     this.#worker.addEventListener('error', (e: ErrorEvent) => {
       this.#broken = new NbdError(errno.EIO, 'webnbd', `the webnbd worker failed: ${e.message || 'could not load it'}`);

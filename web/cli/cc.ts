@@ -16,7 +16,7 @@ import type { Command, Io } from './io.js';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = existsSync(join(HERE, '../../package.json')) ? resolve(HERE, '../..') : resolve(HERE, '../../..');
 const WASM = join(ROOT, 'wasm');
-/** The runtime's modules, as tsc emits them (`npm install` runs tsc -b). */
+/** The runtime's modules, as tsc emits them (`tsc -b`; the package ships them built). */
 export const RUNTIME = join(ROOT, 'build');
 
 /** The port's C files, compiled once per version of them into the cache (portObjects). */
@@ -139,7 +139,7 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
 /** The runtime files a page needs, relative to RUNTIME (build/). */
 export function runtimeFiles(): string[] {
   const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
-  if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npm install' (or 'npx tsc -b') in the webnbd directory");
+  if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npx tsc -b' in the webnbd checkout");
   return [...list('web/core'), ...list('web/core/format'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
 }
 

@@ -93,13 +93,23 @@ export interface RunWasmOptions {
   stdin?: () => Promise<string | null>;
 }
 
+/** playwright-core drives Chromium: an optional peer dependency of the package, only needed here. */
+async function playwright(): Promise<typeof import('playwright-core')> {
+  try {
+    return await import('playwright-core');
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new UsageError("run-wasm: needs playwright-core to drive Chromium: run 'npm install playwright-core'");
+  }
+}
+
 /**
  * Run a compiled program (its .js) in headless Chromium, a new one unless `shared` is given;
  * resolves to its exit status.
  */
 export async function runInBrowser(js: string, thisProgram: string, o: RunWasmOptions, shared?: Browser): Promise<{ status: number; message?: string }> {
   const { server, origin } = await serve(dirname(js));
-  const browser = shared ?? await (await import('playwright-core')).chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = shared ?? await (await playwright()).chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const page = await browser.newPage();
   try {
     let writing = Promise.resolve();
