@@ -37,7 +37,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    projects: ['unit', 'tools', 'servers', 'cli', 'browser', 'wasm'].map((name) => ({
+    projects: ['unit', 'tools', 'servers', 'cli', 'browser', 'wasm', 'package'].map((name) => ({
       extends: true,
       test: {
         name,

@@ -22,10 +22,14 @@ export interface Site {
   close(): Promise<void>;
 }
 
-/** Serve dist/ on 127.0.0.1; `isolated` adds COOP/COEP so SharedArrayBuffer is available. */
-export function serveDist(isolated: boolean, root = 'dist'): Promise<Site> {
+/**
+ * Serve dist/ (or `root`) on 127.0.0.1; `isolated` adds COOP/COEP so SharedArrayBuffer is
+ * available; `headers` go on every response.
+ */
+export function serveDist(isolated: boolean, root = 'dist', headers: Record<string, string> = {}): Promise<Site> {
   const server: Server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     if (isolated) {
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');

@@ -30,6 +30,10 @@ export const COMMANDS: Record<string, Entry> = {
       return { summary: '', run: (argv) => bridgeCommand(argv) };
     },
   },
+  inspect: {
+    summary: 'open the disk inspector on a disk image, a block device or an NBD server',
+    load: async () => (await import('./inspect.js')).inspect,
+  },
   cc: { summary: 'compile a libnbd C program to run in the browser', load: async () => (await import('./cc.js')).cc },
   'run-wasm': {
     summary: 'compile a libnbd C program and run it in a browser',

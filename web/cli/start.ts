@@ -1,12 +1,13 @@
 // `npm start`: a read-only sample disk (nbdkit linuxdisk of examples/sample: GPT and ext2) behind
 // `webnbd bridge`, and the pages served by Vite with COOP/COEP; prints the inspector's URL and
-// stops everything it started on Ctrl-C.
+// stops everything it started on Ctrl-C (or SIGTERM, SIGHUP). `webnbd inspect` does the same for
+// any disk, with the built pages.
 
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BridgeError, startBridge, type Bridge } from '../../bridge/bridge.js';
+import { openUrl, stopSignal } from './inspect.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 
@@ -46,16 +47,12 @@ async function main(): Promise<number> {
   const uri = bridge.uris[0]!;
   const url = `http://127.0.0.1:${port}/?src=${encodeURIComponent(uri)}`;
   process.stdout.write(`webnbd: sample disk ${values.disk} at ${uri}\nwebnbd: inspector at ${url}\nwebnbd: press Ctrl-C to stop\n`);
-  if (values.open && process.env['DISPLAY']) {
-    spawn('xdg-open', [url], { stdio: 'ignore', detached: true }).on('error', () => {}).unref();
-  }
+  if (values.open) openUrl(url);
   const stop = async (): Promise<void> => {
     await Promise.allSettled([bridge.close(), vite.close()]);
   };
   return new Promise<number>((done) => {
-    const onSignal = () => void stop().then(() => done(0));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    void stopSignal().signalled.then(() => stop()).then(() => done(0));
     void bridge.exited.then((why) => {
       if (why === null) return;
       process.stderr.write(`webnbd: ${why}\n`);
