@@ -136,6 +136,12 @@ export function wrong(): void {
     files: ['read.ts'],
   }));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  // Every other README import of 'webnbd' names what the declarations export.
+  const others = (readmeImports().get('webnbd') ?? []).map((line, n) => {
+    writeFileSync(join(dir, `readme-${n}.ts`), `${line}\nexport {};\n`);
+    return `readme-${n}.ts`;
+  });
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')), files: ['read.ts', ...others] }));
   const tsc = await run(TSC, ['-p', dir], dir);
   expect(tsc.stdout + tsc.stderr).toBe('');
   const r = await run('node', [join(dir, 'out/read.js'), nbd.uri], dir);
@@ -166,7 +172,10 @@ export const wrong: string | undefined = el?.offset;
       strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom', 'dom.iterable'],
       types: [], noEmit: true, skipLibCheck: false,
     },
-    files: ['page.ts'],
+    files: ['page.ts', ...(imports.get('webnbd/browser') ?? []).map((line, n) => {
+      writeFileSync(join(dir, `readme-${n}.ts`), `${line}\nexport {};\n`);
+      return `readme-${n}.ts`;
+    })],
   }));
   const tsc = await run(TSC, ['-p', dir], dir);
   expect(tsc.stdout + tsc.stderr).toBe('');

@@ -1,5 +1,5 @@
 // Registers <nbd-hexdump> and types it for querySelector and createElement. Import it once:
-//   import 'webnbd/web/components/nbd-hexdump-define.js'
+//   import 'webnbd/nbd-hexdump'
 import { defaultWorker } from '../browser/client.js';
 import { NbdHexdumpElement } from './nbd-hexdump.js';
 
