@@ -163,35 +163,38 @@ async function runInspect(argv: string[], io: Io): Promise<number> {
   // Fail now, with libnbd's words, rather than when the page connects.
   if (isNbdUri(arg)) await disconnect(await connect(arg));
 
-  const { server, origin } = await servePages(PAGES, port);
-  const closePages = () => new Promise<void>((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  });
-  let bridge: Bridge;
-  try {
-    bridge = await startBridge({
-      target: { command: target.command },
-      origins: [origin, origin.replace('127.0.0.1', 'localhost')],
-      log: (from, text) => { if (from === 'server') process.stderr.write(text); },
-    });
-  } catch (e) {
-    await closePages();
-    if (e instanceof BridgeError) throw new UsageError(`inspect: ${e.message}`);
-    throw e;
-  }
-  const uri = bridge.uris[0]!;
-  const url = `${origin}/?src=${encodeURIComponent(uri)}`;
-  await io.write(`webnbd: ${target.what} at ${uri}\nwebnbd: inspector at ${url}\nwebnbd: press Ctrl-C to stop\n`);
-  if (!v['no-open']) openUrl(url);
-
+  // From here on a signal stops what has started (a signal during start-up, once it has).
   const stop = stopSignal();
-  const why = await Promise.race([bridge.exited, stop.signalled.then(() => null)]);
-  stop.off();
-  await Promise.allSettled([bridge.close(), closePages()]);
-  if (why === null) return 0;
-  io.err(`webnbd: inspect: ${why}`);
-  return 1;
+  try {
+    const { server, origin } = await servePages(PAGES, port);
+    const closePages = () => new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+    let bridge: Bridge;
+    try {
+      bridge = await startBridge({
+        target: { command: target.command },
+        origins: [origin, origin.replace('127.0.0.1', 'localhost')],
+        log: (from, text) => { if (from === 'server') process.stderr.write(text); },
+      });
+    } catch (e) {
+      await closePages();
+      if (e instanceof BridgeError) throw new UsageError(`inspect: ${e.message}`);
+      throw e;
+    }
+    const uri = bridge.uris[0]!;
+    const url = `${origin}/?src=${encodeURIComponent(uri)}`;
+    await io.write(`webnbd: ${target.what} at ${uri}\nwebnbd: inspector at ${url}\nwebnbd: press Ctrl-C to stop\n`);
+    if (!v['no-open']) openUrl(url);
+    const why = await Promise.race([bridge.exited, stop.signalled.then(() => null)]);
+    await Promise.allSettled([bridge.close(), closePages()]);
+    if (why === null) return 0;
+    io.err(`webnbd: inspect: ${why}`);
+    return 1;
+  } finally {
+    stop.off();
+  }
 }
 
 export const inspect: Command = { summary: 'open the disk inspector on a disk image, a block device or an NBD server', run: runInspect };
