@@ -2,10 +2,11 @@
 // scripts/setup.js primes) into a new project, then used the ways the README shows, with the
 // README's own import lines and HTML snippet: a Node script reading from nbdkit, type-checked
 // against the shipped declarations; a Vite app and a plain page showing sector 0 in Chromium,
-// isolated and not; `npx webnbd info` and `npx webnbd inspect` from the project.
+// isolated and not (and the modules unbundled, and the plain page's file from another origin);
+// `npx webnbd info`, `inspect` and `run-wasm` (without its optional peer) from the project.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch, serveDist, type Site } from '../support/browser.js';
@@ -188,6 +189,12 @@ it('npx webnbd info, run in the consumer project, prints what nbdinfo prints', a
   expect(got).toEqual({ stdout: want.stdout, stderr: '', status: 0 });
 });
 
+it('npx webnbd run-wasm says it needs playwright-core, an optional peer dependency the install left out', async () => {
+  expect(existsSync(join(app, 'node_modules/playwright-core'))).toBe(false);
+  const r = await run('npx', ['--offline', 'webnbd', 'run-wasm', 'prog.c'], app);
+  expect(r).toEqual({ stdout: '', stderr: "webnbd: run-wasm: needs playwright-core to drive Chromium: run 'npm install playwright-core'\n", status: 1 });
+});
+
 it('npx webnbd inspect, run in the consumer project, shows the disk read-only from its built pages; Ctrl-C stops everything', async () => {
   copyFileSync(disk, join(app, 'disk.img'));
   const inspecting = await startInspect('npx', ['--offline', 'webnbd', 'inspect', 'disk.img'], app);
@@ -238,6 +245,10 @@ document.querySelector('nbd-hexdump').src = new URLSearchParams(location.search)
       sites[`vite-${isolated}`] = await serveDist(isolated, join(viteApp, 'dist'));
       sites[`plain-${isolated}`] = await serveDist(isolated, plain);
     }
+    // The installed package's modules served as they are, no bundler.
+    mkdirSync(join(work, 'unbundled'));
+    symlinkSync(join(app, 'node_modules/webnbd'), join(work, 'unbundled/webnbd'));
+    sites['unbundled'] = await serveDist(true, join(work, 'unbundled'));
     // A CDN: another origin, answering CORS requests (module scripts are fetched with CORS).
     sites['cdn'] = await serveDist(false, plain, { 'Access-Control-Allow-Origin': '*' });
     bridge = await serve(['-r', 'file', disk], Object.values(sites).map((s) => s.origin));
@@ -287,6 +298,18 @@ document.querySelector('nbd-hexdump').src = new URLSearchParams(location.search)
       // One module, nothing else fetched: the worker is inside it.
       expect(r.requests.filter((u) => u.startsWith('http')).map((u) => new URL(u).pathname)).toEqual([`/readme-${isolated}.html`, '/vendor/nbd-hexdump.js']);
     });
+  });
+
+  it('the installed modules work unbundled: the worker loads from beside the client', async () => {
+    writeFileSync(join(work, 'unbundled/page.html'), `<!doctype html>
+<meta charset="utf-8">
+<script type="module" src="/webnbd/build/web/components/nbd-hexdump-define.js"></script>
+<nbd-hexdump src="${bridge.uri}"></nbd-hexdump>
+`);
+    const r = await show(`${sites['unbundled']!.origin}/page.html`);
+    expect(r.errors).toEqual([]);
+    expect(r.text).toBe(hexdump(disk, 0, 512));
+    expect(r.requests).toContain(`${sites['unbundled']!.origin}/webnbd/build/web/browser/worker.js`);
   });
 
   it('the self-contained module works from another origin, as from a CDN', async () => {

@@ -157,6 +157,7 @@ async function runWasm(argv: string[], io: Io): Promise<number> {
   }
   const source = argv[i];
   if (source === undefined) throw new UsageError("run-wasm: missing FILE.c (see 'webnbd run-wasm --help')");
+  await playwright(); // before a compile that would be wasted without it
   let js: string;
   try {
     js = (await compile(source, emcc)).js;
