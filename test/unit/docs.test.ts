@@ -14,6 +14,7 @@ const DOCUMENTS = [
   'README.md',
   'docs/README.md',
   'docs/library.md',
+  'docs/embedding.md',
   'docs/deployment.md',
   'docs/reliability.md',
   'docs/performance.md',
