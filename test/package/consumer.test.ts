@@ -195,7 +195,7 @@ it('npx webnbd run-wasm says it needs playwright-core, an optional peer dependen
   expect(r).toEqual({ stdout: '', stderr: "webnbd: run-wasm: needs playwright-core to drive Chromium: run 'npm install playwright-core'\n", status: 1 });
 });
 
-it('npx webnbd inspect, run in the consumer project, shows the disk read-only from its built pages; Ctrl-C stops everything', async () => {
+it('npx webnbd inspect, run in the consumer project, shows the disk read-only from its built pages, also framed by other sites; Ctrl-C stops everything', async () => {
   copyFileSync(disk, join(app, 'disk.img'));
   const inspecting = await startInspect('npx', ['--offline', 'webnbd', 'inspect', 'disk.img'], app);
   const page = await (await launch()).newPage({ viewport: { width: 1400, height: 1000 } });
@@ -206,6 +206,21 @@ it('npx webnbd inspect, run in the consumer project, shows the disk read-only fr
   const r = await readThrough(page, inspecting.url, inspecting.uri);
   expect(r).toEqual({ hex: sector0, readOnly: true, isolated: true });
   await page.close();
+  // The third way to embed: another site's page, isolated or not, framing the pages it serves.
+  for (const isolated of [true, false]) {
+    const dir = join(work, `framing-${isolated}`);
+    mkdirSync(dir);
+    const embed = `${new URL(inspecting.url).origin}/embed.html?src=${encodeURIComponent(inspecting.uri)}&offset=446&length=66`;
+    writeFileSync(join(dir, 'index.html'), `<!doctype html>\n<iframe src="${embed}" width="800" height="300"></iframe>\n`);
+    const site = await serveDist(isolated, dir);
+    const framing = await (await launch()).newPage();
+    await framing.goto(`${site.origin}/index.html`);
+    const frame = framing.frames().find((f) => f.url().includes('/embed.html'))!;
+    await frame.waitForFunction(() => document.querySelector('nbd-hexdump')?.dataset['state'] === 'loaded', null, { timeout: 20_000 });
+    expect(await frame.evaluate(() => document.querySelector('nbd-hexdump')!.text)).toBe(hexdump(join(app, 'disk.img'), 446, 66));
+    await framing.close();
+    await site.close();
+  }
   const pgrep = (pattern: string) => { try { return execFileSync('pgrep', ['-f', '--', pattern]).toString(); } catch { return ''; } };
   const left = () => [`file ${join(app, 'disk.img')}`, 'webnbd inspect disk.img', `--auth-source ${new URL(inspecting.url).origin}`].map(pgrep).join('');
   expect(pgrep(`file ${join(app, 'disk.img')}`)).not.toBe('');
