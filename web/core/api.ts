@@ -1,8 +1,12 @@
-// Every call of the handle, listed once: its libnbd name, its arguments, what it returns and the
-// states it is permitted in. From this table come the state guards and argument checks of
-// NbdHandle (handle.ts), the worker protocol (web/browser) and the C shim (wasm/).
+// Every call of the handle, listed once, as libnbd's generator/API.ml lists them: its libnbd name,
+// arguments, result, permitted states, what kind of call it is, the NBD command it sends, its aio
+// twin, where it runs when the handle lives in a worker, and the libnbd version that added it.
+// From this table come NbdHandle's state guards and argument checks (handle/wrappers.ts), the
+// page client's and the worker's dispatch (web/browser), and the C API (wasm/runtime).
 
+import * as P from './protocol.js';
 import type { Permitted } from './states.js';
+import type * as T from './types.js';
 
 /**
  * Argument kinds. A trailing "?" marks an optional argument.
@@ -20,15 +24,68 @@ export type Arg = ArgKind | `${ArgKind}?`;
 
 export type RetKind = 'void' | 'bool' | 'int' | 'cookie' | 'u64' | 'string' | 'string?';
 
-export interface Call {
+/** The callback kinds (libnbd's closures), in one place. */
+export const CALLBACK_KINDS = ['completion', 'chunk', 'extent', 'extent64', 'list', 'context', 'debug'] as const;
+export type CallbackKind = (typeof CALLBACK_KINDS)[number];
+/** Callbacks that run while their command is in flight and whose result can fail it. */
+export const MID_COMMAND_CALLBACKS: readonly CallbackKind[] = ['chunk', 'extent', 'extent64'];
+
+export const kindOf = (a: Arg): ArgKind => (a.endsWith('?') ? a.slice(0, -1) : a) as ArgKind;
+export const isCallback = (k: ArgKind): k is CallbackKind => (CALLBACK_KINDS as readonly string[]).includes(k);
+
+/** What a call is; the page client, the worker and the C runtime dispatch on it. */
+export type Kind =
+  /** nbd_set_*, nbd_add_*, nbd_clear_*: kept in the handle state (handle/settings.ts). */
+  | 'setting'
+  /** nbd_get_*, nbd_is_*, nbd_can_*, nbd_stats_*: read from the handle state (handle/flags.ts). */
+  | 'getter'
+  /** nbd_aio_is_*, nbd_connection_state (handle/state.ts). */
+  | 'state'
+  /** nbd_set_debug_callback, nbd_clear_debug_callback: a function, so never part of the handle state. */
+  | 'debug'
+  | 'connect'
+  | 'opt'
+  /** nbd_aio_pread and friends: one NBD_CMD_* with a cookie (handle/rw.ts). */
+  | 'aio-command'
+  /** nbd_pread and friends: the aio twin plus a wait (libnbd's lib/rw.c). */
+  | 'sync-command'
+  /** nbd_aio_command_completed, nbd_aio_peek_command_completed, nbd_aio_in_flight: the cookies. */
+  | 'completion'
+  | 'poll'
+  /** nbd_aio_disconnect, nbd_shutdown, nbd_close. */
+  | 'lifecycle';
+
+/**
+ * Where a call runs when the handle lives in a worker (web/browser): the page runs its body alone
+ * and never posts it; the worker runs it, the page only guarding it; or both, the page first (on
+ * its handle state, its cookies), then the worker.
+ */
+export type Where = 'page' | 'worker' | 'both';
+
+/** The libnbd version that added a call; 'webnbd' for webnbd's own. */
+export type Version = `1.${number}` | 'webnbd';
+
+export interface Row {
   /** The libnbd C name; also the context of every error the call reports. */
   c: string;
+  kind: Kind;
   args: readonly Arg[];
   ret: RetKind;
   /** The call returns a Promise (libnbd's blocking calls). */
   async?: true;
   /** Permitted states; any state when omitted. */
-  states?: readonly Permitted[];
+  states?: readonly Permitted[] | undefined;
+  /** The NBD_CMD_* a command sends. */
+  cmd?: number;
+  /** A blocking call's aio twin: its arguments are the twin's without the completion callback. */
+  aio?: string;
+  where: Where;
+  since: Version;
+}
+
+export interface Call extends Row {
+  /** The callback kinds among the arguments, in order (derived from `args`). */
+  callbacks: readonly CallbackKind[];
 }
 
 const CREATED = ['created'] as const;
@@ -37,135 +94,205 @@ const NEG = ['negotiating'] as const;
 const CONNECTED = ['connected'] as const;
 const INFO = ['negotiating', 'connected', 'closed'] as const;
 const AFTER = ['connected', 'closed', 'dead'] as const;
+type States = readonly Permitted[] | undefined;
 
-const get = (c: string, ret: RetKind = 'bool', states?: readonly Permitted[]): Call =>
-  states ? { c, args: [], ret, states } : { c, args: [], ret };
-const set = (c: string, arg: Arg, states?: readonly Permitted[]): Call =>
-  states ? { c, args: [arg], ret: 'void', states } : { c, args: [arg], ret: 'void' };
+const set = <const A extends Arg>(c: string, arg: A, since: Version, states?: States, where: Where = 'both') =>
+  ({ c, kind: 'setting', args: [arg], ret: 'void', states, where, since }) as const;
+const get = <const R extends RetKind>(c: string, ret: R, since: Version, states?: States) =>
+  ({ c, kind: 'getter', args: [], ret, states, where: 'page', since }) as const;
+const is = (c: string, since: Version) => ({ c, kind: 'state', args: [], ret: 'bool', where: 'page', since }) as const;
+const connect = <const W extends string, const A extends readonly Arg[]>(c: string, aio: W, args: A, since: Version) =>
+  ({ c, kind: 'connect', aio, args, ret: 'void', async: true, states: CREATED, where: 'worker', since }) as const;
+const aioConnect = <const A extends readonly Arg[]>(c: string, args: A, since: Version) =>
+  ({ c, kind: 'connect', args, ret: 'void', states: CREATED, where: 'both', since }) as const;
+const opt = <const W extends string, const A extends readonly Arg[], const R extends RetKind>(c: string, aio: W, args: A, ret: R, since: Version) =>
+  ({ c, kind: 'opt', aio, args, ret, async: true, states: NEG, where: 'worker', since }) as const;
+const aioOpt = <const A extends readonly Arg[]>(c: string, args: A, since: Version) =>
+  ({ c, kind: 'opt', args, ret: 'void', states: NEG, where: 'page', since }) as const;
+const aioCommand = <const A extends readonly Arg[]>(c: string, cmd: number, args: A, since: Version = '1.0') =>
+  ({ c, kind: 'aio-command', cmd, args, ret: 'cookie', states: CONNECTED, where: 'both', since }) as const;
+const command = <const W extends string, const A extends readonly Arg[]>(c: string, aio: W, cmd: number, args: A, since: Version = '1.0') =>
+  ({ c, kind: 'sync-command', aio, cmd, args, ret: 'void', async: true, states: CONNECTED, where: 'page', since }) as const;
 
-export const API = {
-  // Settings.
-  setDebug: set('nbd_set_debug', 'bool'),
-  getDebug: get('nbd_get_debug'),
-  setDebugCallback: set('nbd_set_debug_callback', 'debug'),
-  clearDebugCallback: get('nbd_clear_debug_callback', 'void'),
-  setHandleName: set('nbd_set_handle_name', 'string'),
-  getHandleName: get('nbd_get_handle_name', 'string'),
-  setExportName: set('nbd_set_export_name', 'string', CREATED_NEG),
-  getExportName: get('nbd_get_export_name', 'string'),
-  setRequestBlockSize: set('nbd_set_request_block_size', 'bool', CREATED_NEG),
-  getRequestBlockSize: get('nbd_get_request_block_size'),
-  setFullInfo: set('nbd_set_full_info', 'bool', CREATED_NEG),
-  getFullInfo: get('nbd_get_full_info'),
-  setTls: set('nbd_set_tls', 'int', CREATED_NEG),
-  getTls: get('nbd_get_tls', 'int'),
-  getTlsNegotiated: get('nbd_get_tls_negotiated', 'bool', INFO),
-  setRequestStructuredReplies: set('nbd_set_request_structured_replies', 'bool', CREATED),
-  getRequestStructuredReplies: get('nbd_get_request_structured_replies'),
-  getStructuredRepliesNegotiated: get('nbd_get_structured_replies_negotiated', 'bool', INFO),
-  setRequestExtendedHeaders: set('nbd_set_request_extended_headers', 'bool', CREATED),
-  getRequestExtendedHeaders: get('nbd_get_request_extended_headers'),
-  getExtendedHeadersNegotiated: get('nbd_get_extended_headers_negotiated', 'bool', INFO),
-  setRequestMetaContext: set('nbd_set_request_meta_context', 'bool', CREATED_NEG),
-  getRequestMetaContext: get('nbd_get_request_meta_context'),
-  setHandshakeFlags: set('nbd_set_handshake_flags', 'flags', CREATED),
-  getHandshakeFlags: get('nbd_get_handshake_flags', 'int'),
-  setPreadInitialize: set('nbd_set_pread_initialize', 'bool'),
-  getPreadInitialize: get('nbd_get_pread_initialize'),
-  setStrictMode: set('nbd_set_strict_mode', 'flags'),
-  getStrictMode: get('nbd_get_strict_mode', 'int'),
-  setOptMode: set('nbd_set_opt_mode', 'bool', CREATED),
-  getOptMode: get('nbd_get_opt_mode'),
-  addMetaContext: set('nbd_add_meta_context', 'string', CREATED_NEG),
-  getNrMetaContexts: get('nbd_get_nr_meta_contexts', 'int'),
-  getMetaContext: { c: 'nbd_get_meta_context', args: ['int'], ret: 'string' },
-  clearMetaContexts: get('nbd_clear_meta_contexts', 'void', CREATED_NEG),
+const ROWS = {
+  // Settings (libnbd's lib/handle.c, debug.c).
+  setDebug: set('nbd_set_debug', 'bool', '1.0'),
+  getDebug: get('nbd_get_debug', 'bool', '1.0'),
+  setDebugCallback: { c: 'nbd_set_debug_callback', kind: 'debug', args: ['debug'], ret: 'void', where: 'both', since: '1.0' },
+  clearDebugCallback: { c: 'nbd_clear_debug_callback', kind: 'debug', args: [], ret: 'void', where: 'both', since: '1.0' },
+  setHandleName: set('nbd_set_handle_name', 'string', '1.0'),
+  getHandleName: get('nbd_get_handle_name', 'string', '1.0'),
+  setExportName: set('nbd_set_export_name', 'string', '1.0', CREATED_NEG),
+  getExportName: get('nbd_get_export_name', 'string', '1.0'),
+  setRequestBlockSize: set('nbd_set_request_block_size', 'bool', '1.12', CREATED_NEG),
+  getRequestBlockSize: get('nbd_get_request_block_size', 'bool', '1.12'),
+  setFullInfo: set('nbd_set_full_info', 'bool', '1.4', CREATED_NEG),
+  getFullInfo: get('nbd_get_full_info', 'bool', '1.4'),
+  setTls: set('nbd_set_tls', 'int', '1.0', CREATED_NEG),
+  getTls: get('nbd_get_tls', 'int', '1.0'),
+  getTlsNegotiated: get('nbd_get_tls_negotiated', 'bool', '1.2', INFO),
+  setRequestStructuredReplies: set('nbd_set_request_structured_replies', 'bool', '1.2', CREATED),
+  getRequestStructuredReplies: get('nbd_get_request_structured_replies', 'bool', '1.2'),
+  getStructuredRepliesNegotiated: get('nbd_get_structured_replies_negotiated', 'bool', '1.2', INFO),
+  setRequestExtendedHeaders: set('nbd_set_request_extended_headers', 'bool', '1.20', CREATED),
+  getRequestExtendedHeaders: get('nbd_get_request_extended_headers', 'bool', '1.20'),
+  getExtendedHeadersNegotiated: get('nbd_get_extended_headers_negotiated', 'bool', '1.20', INFO),
+  setRequestMetaContext: set('nbd_set_request_meta_context', 'bool', '1.16', CREATED_NEG),
+  getRequestMetaContext: get('nbd_get_request_meta_context', 'bool', '1.16'),
+  setHandshakeFlags: set('nbd_set_handshake_flags', 'flags', '1.2', CREATED),
+  getHandshakeFlags: get('nbd_get_handshake_flags', 'int', '1.2'),
+  // The page zeroes read buffers before they leave it; the worker's handle never needs to.
+  setPreadInitialize: set('nbd_set_pread_initialize', 'bool', '1.12', undefined, 'page'),
+  getPreadInitialize: get('nbd_get_pread_initialize', 'bool', '1.12'),
+  setStrictMode: set('nbd_set_strict_mode', 'flags', '1.6'),
+  getStrictMode: get('nbd_get_strict_mode', 'int', '1.6'),
+  setOptMode: set('nbd_set_opt_mode', 'bool', '1.4', CREATED),
+  getOptMode: get('nbd_get_opt_mode', 'bool', '1.4'),
+  addMetaContext: set('nbd_add_meta_context', 'string', '1.0', CREATED_NEG),
+  getNrMetaContexts: get('nbd_get_nr_meta_contexts', 'int', '1.6'),
+  getMetaContext: { c: 'nbd_get_meta_context', kind: 'getter', args: ['int'], ret: 'string', where: 'page', since: '1.6' },
+  clearMetaContexts: { c: 'nbd_clear_meta_contexts', kind: 'setting', args: [], ret: 'void', states: CREATED_NEG, where: 'both', since: '1.6' },
 
-  // Connecting.
-  connectUri: { c: 'nbd_connect_uri', args: ['string'], ret: 'void', async: true, states: CREATED },
-  aioConnectUri: { c: 'nbd_aio_connect_uri', args: ['string'], ret: 'void', states: CREATED },
-  connectTcp: { c: 'nbd_connect_tcp', args: ['string', 'service'], ret: 'void', async: true, states: CREATED },
-  aioConnectTcp: { c: 'nbd_aio_connect_tcp', args: ['string', 'service'], ret: 'void', states: CREATED },
-  connectUnix: { c: 'nbd_connect_unix', args: ['string'], ret: 'void', async: true, states: CREATED },
-  aioConnectUnix: { c: 'nbd_aio_connect_unix', args: ['string'], ret: 'void', states: CREATED },
-  connectWebsocket: { c: 'nbd_connect_websocket', args: ['string'], ret: 'void', async: true, states: CREATED },
-  aioConnectWebsocket: { c: 'nbd_aio_connect_websocket', args: ['string'], ret: 'void', states: CREATED },
+  // Connecting (lib/connect.c).
+  connectUri: connect('nbd_connect_uri', 'aioConnectUri', ['string'], '1.0'),
+  aioConnectUri: aioConnect('nbd_aio_connect_uri', ['string'], '1.0'),
+  connectTcp: connect('nbd_connect_tcp', 'aioConnectTcp', ['string', 'service'], '1.0'),
+  aioConnectTcp: aioConnect('nbd_aio_connect_tcp', ['string', 'service'], '1.0'),
+  connectUnix: connect('nbd_connect_unix', 'aioConnectUnix', ['string'], '1.0'),
+  aioConnectUnix: aioConnect('nbd_aio_connect_unix', ['string'], '1.0'),
+  connectWebsocket: connect('nbd_connect_websocket', 'aioConnectWebsocket', ['string'], 'webnbd'),
+  aioConnectWebsocket: aioConnect('nbd_aio_connect_websocket', ['string'], 'webnbd'),
 
-  // Option negotiation (opt mode).
-  optGo: { c: 'nbd_opt_go', args: [], ret: 'void', async: true, states: NEG },
-  aioOptGo: { c: 'nbd_aio_opt_go', args: ['completion?'], ret: 'void', states: NEG },
-  optAbort: { c: 'nbd_opt_abort', args: [], ret: 'void', async: true, states: NEG },
-  aioOptAbort: { c: 'nbd_aio_opt_abort', args: [], ret: 'void', states: NEG },
-  optList: { c: 'nbd_opt_list', args: ['list'], ret: 'int', async: true, states: NEG },
-  aioOptList: { c: 'nbd_aio_opt_list', args: ['list', 'completion?'], ret: 'void', states: NEG },
-  optInfo: { c: 'nbd_opt_info', args: [], ret: 'void', async: true, states: NEG },
-  aioOptInfo: { c: 'nbd_aio_opt_info', args: ['completion?'], ret: 'void', states: NEG },
-  optListMetaContext: { c: 'nbd_opt_list_meta_context', args: ['context'], ret: 'int', async: true, states: NEG },
-  aioOptListMetaContext: { c: 'nbd_aio_opt_list_meta_context', args: ['context', 'completion?'], ret: 'void', states: NEG },
+  // Option negotiation in opt mode (lib/opt.c).
+  optGo: opt('nbd_opt_go', 'aioOptGo', [], 'void', '1.4'),
+  aioOptGo: aioOpt('nbd_aio_opt_go', ['completion?'], '1.4'),
+  optAbort: opt('nbd_opt_abort', 'aioOptAbort', [], 'void', '1.4'),
+  aioOptAbort: aioOpt('nbd_aio_opt_abort', [], '1.4'),
+  optList: opt('nbd_opt_list', 'aioOptList', ['list'], 'int', '1.4'),
+  aioOptList: aioOpt('nbd_aio_opt_list', ['list', 'completion?'], '1.4'),
+  optInfo: opt('nbd_opt_info', 'aioOptInfo', [], 'void', '1.4'),
+  aioOptInfo: aioOpt('nbd_aio_opt_info', ['completion?'], '1.4'),
+  optListMetaContext: opt('nbd_opt_list_meta_context', 'aioOptListMetaContext', ['context'], 'int', '1.6'),
+  aioOptListMetaContext: aioOpt('nbd_aio_opt_list_meta_context', ['context', 'completion?'], '1.6'),
 
-  // State.
-  aioIsCreated: get('nbd_aio_is_created'),
-  aioIsConnecting: get('nbd_aio_is_connecting'),
-  aioIsNegotiating: get('nbd_aio_is_negotiating'),
-  aioIsReady: get('nbd_aio_is_ready'),
-  aioIsProcessing: get('nbd_aio_is_processing'),
-  aioIsDead: get('nbd_aio_is_dead'),
-  aioIsClosed: get('nbd_aio_is_closed'),
-  connectionState: get('nbd_connection_state', 'string'),
+  // State (lib/aio.c).
+  aioIsCreated: is('nbd_aio_is_created', '1.0'),
+  aioIsConnecting: is('nbd_aio_is_connecting', '1.0'),
+  aioIsNegotiating: is('nbd_aio_is_negotiating', '1.4'),
+  aioIsReady: is('nbd_aio_is_ready', '1.0'),
+  aioIsProcessing: is('nbd_aio_is_processing', '1.0'),
+  aioIsDead: is('nbd_aio_is_dead', '1.0'),
+  aioIsClosed: is('nbd_aio_is_closed', '1.0'),
+  connectionState: { c: 'nbd_connection_state', kind: 'state', args: [], ret: 'string', where: 'page', since: '1.0' },
 
-  // What the server said about the export.
-  getSize: get('nbd_get_size', 'u64', INFO),
-  getBlockSize: { c: 'nbd_get_block_size', args: ['int'], ret: 'int', states: INFO },
-  isReadOnly: get('nbd_is_read_only', 'bool', INFO),
-  canFlush: get('nbd_can_flush', 'bool', INFO),
-  canFua: get('nbd_can_fua', 'bool', INFO),
-  isRotational: get('nbd_is_rotational', 'bool', INFO),
-  canTrim: get('nbd_can_trim', 'bool', INFO),
-  canZero: get('nbd_can_zero', 'bool', INFO),
-  canFastZero: get('nbd_can_fast_zero', 'bool', INFO),
-  canDf: get('nbd_can_df', 'bool', INFO),
-  canMultiConn: get('nbd_can_multi_conn', 'bool', INFO),
-  canCache: get('nbd_can_cache', 'bool', INFO),
-  canMetaContext: { c: 'nbd_can_meta_context', args: ['string'], ret: 'bool', states: INFO },
-  getProtocol: get('nbd_get_protocol', 'string', INFO),
-  getCanonicalExportName: get('nbd_get_canonical_export_name', 'string', INFO),
-  getExportDescription: get('nbd_get_export_description', 'string', INFO),
-  getUri: get('nbd_get_uri', 'string'),
-  statsBytesSent: get('nbd_stats_bytes_sent', 'u64'),
-  statsChunksSent: get('nbd_stats_chunks_sent', 'u64'),
-  statsBytesReceived: get('nbd_stats_bytes_received', 'u64'),
-  statsChunksReceived: get('nbd_stats_chunks_received', 'u64'),
+  // What the server said about the export (lib/flags.c).
+  getSize: get('nbd_get_size', 'u64', '1.0', INFO),
+  getBlockSize: { c: 'nbd_get_block_size', kind: 'getter', args: ['int'], ret: 'int', states: INFO, where: 'page', since: '1.4' },
+  isReadOnly: get('nbd_is_read_only', 'bool', '1.0', INFO),
+  canFlush: get('nbd_can_flush', 'bool', '1.0', INFO),
+  canFua: get('nbd_can_fua', 'bool', '1.0', INFO),
+  isRotational: get('nbd_is_rotational', 'bool', '1.0', INFO),
+  canTrim: get('nbd_can_trim', 'bool', '1.0', INFO),
+  canZero: get('nbd_can_zero', 'bool', '1.0', INFO),
+  canFastZero: get('nbd_can_fast_zero', 'bool', '1.2', INFO),
+  canDf: get('nbd_can_df', 'bool', '1.0', INFO),
+  canMultiConn: get('nbd_can_multi_conn', 'bool', '1.0', INFO),
+  canCache: get('nbd_can_cache', 'bool', '1.0', INFO),
+  canMetaContext: { c: 'nbd_can_meta_context', kind: 'getter', args: ['string'], ret: 'bool', states: INFO, where: 'page', since: '1.0' },
+  getProtocol: get('nbd_get_protocol', 'string', '1.2', INFO),
+  getCanonicalExportName: get('nbd_get_canonical_export_name', 'string', '1.4', INFO),
+  getExportDescription: get('nbd_get_export_description', 'string', '1.4', INFO),
+  getUri: get('nbd_get_uri', 'string', '1.8'),
+  statsBytesSent: get('nbd_stats_bytes_sent', 'u64', '1.16'),
+  statsChunksSent: get('nbd_stats_chunks_sent', 'u64', '1.16'),
+  statsBytesReceived: get('nbd_stats_bytes_received', 'u64', '1.16'),
+  statsChunksReceived: get('nbd_stats_chunks_received', 'u64', '1.16'),
 
-  // Commands: each sync call is its aio twin plus a wait.
-  pread: { c: 'nbd_pread', args: ['buf-out', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioPread: { c: 'nbd_aio_pread', args: ['buf-out', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  preadStructured: { c: 'nbd_pread_structured', args: ['buf-out', 'u64', 'chunk', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioPreadStructured: { c: 'nbd_aio_pread_structured', args: ['buf-out', 'u64', 'chunk', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  pwrite: { c: 'nbd_pwrite', args: ['buf-in', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioPwrite: { c: 'nbd_aio_pwrite', args: ['buf-in', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  flush: { c: 'nbd_flush', args: ['flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioFlush: { c: 'nbd_aio_flush', args: ['completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  trim: { c: 'nbd_trim', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioTrim: { c: 'nbd_aio_trim', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  cache: { c: 'nbd_cache', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioCache: { c: 'nbd_aio_cache', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  zero: { c: 'nbd_zero', args: ['u64', 'u64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioZero: { c: 'nbd_aio_zero', args: ['u64', 'u64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  blockStatus: { c: 'nbd_block_status', args: ['u64', 'u64', 'extent', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioBlockStatus: { c: 'nbd_aio_block_status', args: ['u64', 'u64', 'extent', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  blockStatus64: { c: 'nbd_block_status_64', args: ['u64', 'u64', 'extent64', 'flags?', 'options?'], ret: 'void', async: true, states: CONNECTED },
-  aioBlockStatus64: { c: 'nbd_aio_block_status_64', args: ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], ret: 'cookie', states: CONNECTED },
-  aioDisconnect: { c: 'nbd_aio_disconnect', args: ['flags?'], ret: 'void', states: CONNECTED },
+  // Commands (lib/rw.c): each sync call is its aio twin plus a wait.
+  pread: command('nbd_pread', 'aioPread', P.NBD_CMD_READ, ['buf-out', 'u64', 'flags?', 'options?']),
+  aioPread: aioCommand('nbd_aio_pread', P.NBD_CMD_READ, ['buf-out', 'u64', 'completion?', 'flags?', 'options?']),
+  preadStructured: command('nbd_pread_structured', 'aioPreadStructured', P.NBD_CMD_READ, ['buf-out', 'u64', 'chunk', 'flags?', 'options?']),
+  aioPreadStructured: aioCommand('nbd_aio_pread_structured', P.NBD_CMD_READ, ['buf-out', 'u64', 'chunk', 'completion?', 'flags?', 'options?']),
+  pwrite: command('nbd_pwrite', 'aioPwrite', P.NBD_CMD_WRITE, ['buf-in', 'u64', 'flags?', 'options?']),
+  aioPwrite: aioCommand('nbd_aio_pwrite', P.NBD_CMD_WRITE, ['buf-in', 'u64', 'completion?', 'flags?', 'options?']),
+  flush: command('nbd_flush', 'aioFlush', P.NBD_CMD_FLUSH, ['flags?', 'options?']),
+  aioFlush: aioCommand('nbd_aio_flush', P.NBD_CMD_FLUSH, ['completion?', 'flags?', 'options?']),
+  trim: command('nbd_trim', 'aioTrim', P.NBD_CMD_TRIM, ['u64', 'u64', 'flags?', 'options?']),
+  aioTrim: aioCommand('nbd_aio_trim', P.NBD_CMD_TRIM, ['u64', 'u64', 'completion?', 'flags?', 'options?']),
+  cache: command('nbd_cache', 'aioCache', P.NBD_CMD_CACHE, ['u64', 'u64', 'flags?', 'options?']),
+  aioCache: aioCommand('nbd_aio_cache', P.NBD_CMD_CACHE, ['u64', 'u64', 'completion?', 'flags?', 'options?']),
+  zero: command('nbd_zero', 'aioZero', P.NBD_CMD_WRITE_ZEROES, ['u64', 'u64', 'flags?', 'options?']),
+  aioZero: aioCommand('nbd_aio_zero', P.NBD_CMD_WRITE_ZEROES, ['u64', 'u64', 'completion?', 'flags?', 'options?']),
+  blockStatus: command('nbd_block_status', 'aioBlockStatus', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent', 'flags?', 'options?']),
+  aioBlockStatus: aioCommand('nbd_aio_block_status', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent', 'completion?', 'flags?', 'options?']),
+  blockStatus64: command('nbd_block_status_64', 'aioBlockStatus64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'flags?', 'options?'], '1.20'),
+  aioBlockStatus64: aioCommand('nbd_aio_block_status_64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], '1.20'),
 
-  // Completion and waiting.
-  aioCommandCompleted: { c: 'nbd_aio_command_completed', args: ['cookie'], ret: 'bool', states: AFTER },
-  aioPeekCommandCompleted: get('nbd_aio_peek_command_completed', 'cookie', AFTER),
-  aioInFlight: get('nbd_aio_in_flight', 'int', AFTER),
-  poll: { c: 'nbd_poll', args: ['timeout?'], ret: 'int', async: true },
+  // Completion and waiting (lib/aio.c, lib/poll.c).
+  aioCommandCompleted: { c: 'nbd_aio_command_completed', kind: 'completion', args: ['cookie'], ret: 'bool', states: AFTER, where: 'page', since: '1.0' },
+  aioPeekCommandCompleted: { c: 'nbd_aio_peek_command_completed', kind: 'completion', args: [], ret: 'cookie', states: AFTER, where: 'page', since: '1.0' },
+  aioInFlight: { c: 'nbd_aio_in_flight', kind: 'completion', args: [], ret: 'int', states: AFTER, where: 'page', since: '1.0' },
+  poll: { c: 'nbd_poll', kind: 'poll', args: ['timeout?'], ret: 'int', async: true, where: 'both', since: '1.0' },
 
-  // Ending.
-  shutdown: { c: 'nbd_shutdown', args: ['flags?'], ret: 'void', async: true, states: ['negotiating', 'connected'] },
-  close: get('nbd_close', 'void'),
-} as const satisfies Record<string, Call>;
+  // Ending (lib/disconnect.c, lib/handle.c).
+  aioDisconnect: { c: 'nbd_aio_disconnect', kind: 'lifecycle', args: ['flags?'], ret: 'void', states: CONNECTED, where: 'worker', since: '1.0' },
+  shutdown: { c: 'nbd_shutdown', kind: 'lifecycle', args: ['flags?'], ret: 'void', async: true, states: ['negotiating', 'connected'], where: 'worker', since: '1.0' },
+  close: { c: 'nbd_close', kind: 'lifecycle', args: [], ret: 'void', where: 'both', since: '1.0' },
+} as const satisfies Record<string, Row>;
+
+type Rows = typeof ROWS;
+
+export const API = Object.fromEntries(
+  Object.entries(ROWS).map(([name, row]) => [name, { ...row, callbacks: row.args.map(kindOf).filter(isCallback) }]),
+) as unknown as { readonly [K in keyof Rows]: Rows[K] & { readonly callbacks: readonly CallbackKind[] } };
 
 export type ApiName = keyof typeof API;
+
+/** Each blocking call's aio twin, and back: the aio form of `optGo` is `aioOptGo`, the blocking form of `aioOptGo` is `optGo`. */
+export const BLOCKING_FORM: Readonly<Partial<Record<ApiName, ApiName>>> = Object.fromEntries(
+  Object.entries(API).flatMap(([name, row]) => ('aio' in row ? [[row.aio, name]] : [])),
+);
+
+// ---- The TypeScript signature each row promises (checked against NbdHandle in handle.ts) ----
+
+/** The TypeScript type of each argument kind. */
+export interface ArgTypes {
+  string: string; service: string | number; bool: boolean; int: number; uint32: number; flags: number;
+  u64: T.U64; cookie: number; timeout: number; 'buf-out': Uint8Array; 'buf-in': Uint8Array;
+  completion: T.Callback<T.CompletionFn>; chunk: T.Callback<T.ChunkFn>; extent: T.Callback<T.ExtentFn>;
+  extent64: T.Callback<T.Extent64Fn>; list: T.Callback<T.ListFn>; context: T.Callback<T.ContextFn>;
+  debug: T.DebugFn; options: T.CommandOptions;
+}
+
+export interface RetTypes {
+  void: void; bool: boolean; int: number; cookie: number; u64: bigint; string: string; 'string?': string | null;
+}
+
+/** The parameter list of a row's arguments; optional kinds become optional parameters. */
+export type Params<A extends readonly Arg[]> = A extends readonly [infer H, ...infer R extends readonly Arg[]]
+  ? H extends `${infer K extends ArgKind}?` ? [arg?: ArgTypes[K], ...Params<R>]
+  : H extends ArgKind ? [arg: ArgTypes[H], ...Params<R>] : never
+  : [];
+
+type Result<R extends Row> = R extends { async: true } ? Promise<RetTypes[R['ret']]> : RetTypes[R['ret']];
+
+/** The method a row describes, e.g. Method<'pread'> = (buf, offset, flags?, opts?) => Promise<void>. */
+export type Method<K extends ApiName> = (...args: Params<(typeof API)[K]['args']>) => Result<(typeof API)[K]>;
+
+/** True when two types are identical (not merely assignable). */
+export type Same<A, B> = (<G>() => G extends A ? 1 : 2) extends (<G>() => G extends B ? 1 : 2) ? true : false;
+
+/** The names of `K`'s members whose type in `O` is not the method their row describes. */
+export type Disagreeing<O, K extends ApiName = ApiName> =
+  { [N in K]: N extends keyof O ? (Same<O[N], Method<N>> extends true ? never : N) : N }[K];
+
+type WithoutCompletion<A extends readonly Arg[]> = A extends readonly [infer H, ...infer R extends readonly Arg[]]
+  ? H extends 'completion?' ? WithoutCompletion<R> : [H, ...WithoutCompletion<R>]
+  : [];
+type Twins = {
+  [K in ApiName]: (typeof API)[K] extends { aio: infer W }
+    ? W extends ApiName ? (Same<WithoutCompletion<(typeof API)[W]['args']>, [...(typeof API)[K]['args']]> extends true ? never : K) : K
+    : never
+}[ApiName];
+/** Compile-time: every `aio` names a row whose arguments are the blocking call's plus a completion. */
+export const TWINS_AGREE: [Twins] extends [never] ? true : Twins = true;
