@@ -1,12 +1,17 @@
-// The page's side of a handle in the worker: RemoteHandle has NbdHandle's API. A mirror handle
-// (restored from the worker's snapshots) answers getters and checks commands synchronously, as
-// libnbd would; cookies and completion callbacks live here; the I/O happens in the worker.
+// The page's side of a handle in the worker: RemoteHandle has NbdHandle's API. It holds the
+// handle's state (web/core/handle/state.ts), kept from the worker's messages, and answers getters,
+// guards calls and checks commands from it exactly as the handle would, without an engine of its
+// own; cookies and completion callbacks live here; the I/O happens in the worker. What each call
+// does here comes from its row in the API table (kind, where it runs, its aio twin).
 
-import { API, type ApiName, type ArgKind, type Call } from '../core/api.js';
+import { API, BLOCKING_FORM, isCallback, kindOf, type ApiName, type ArgKind, type Call, type Disagreeing } from '../core/api.js';
 import { Commands, newCommand, type Command } from '../core/commands.js';
-import { NbdError, errno, setLastError } from '../core/errors.js';
-import { NbdHandle, asNbdError, type HandleSnapshot } from '../core/handle.js';
-import * as P from '../core/protocol.js';
+import { NbdError, errno } from '../core/errors.js';
+import type { NbdHandle } from '../core/handle.js';
+import { STATE_BODIES } from '../core/handle/calls.js';
+import { checkCommand } from '../core/handle/check.js';
+import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } from '../core/handle/state.js';
+import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
 import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
 
@@ -68,13 +73,6 @@ export class WorkerClient {
     });
   }
 
-  /** A fresh id for events that outlive a call (the debug callback). */
-  listen(event: (args: string[]) => void): number {
-    const id = this.#nextCall++;
-    this.#pending.set(id, { resolve: () => {}, reject: () => {}, event });
-    return id;
-  }
-
   forget(h: number): void {
     this.#handles.delete(h);
   }
@@ -106,23 +104,36 @@ interface PageCommand extends Command {
   shared: boolean;
 }
 
-const CMD_TYPES: Partial<Record<ApiName, number>> = {
-  aioPread: P.NBD_CMD_READ, aioPreadStructured: P.NBD_CMD_READ, aioPwrite: P.NBD_CMD_WRITE,
-  aioFlush: P.NBD_CMD_FLUSH, aioTrim: P.NBD_CMD_TRIM, aioCache: P.NBD_CMD_CACHE, aioZero: P.NBD_CMD_WRITE_ZEROES,
-  aioBlockStatus: P.NBD_CMD_BLOCK_STATUS, aioBlockStatus64: P.NBD_CMD_BLOCK_STATUS,
+/** Where a command's arguments are, by kind (-1: absent), worked out once per row of the table. */
+interface Layout {
+  buf: number;
+  u64: number[];
+  flags: number;
+  options: number;
+  callbacks: [ArgKind, number][];
+  kinds: ArgKind[];
+}
+
+const layout = (call: Call): Layout => {
+  const kinds = call.args.map(kindOf);
+  const at = (k: ArgKind) => kinds.indexOf(k);
+  return {
+    buf: Math.max(at('buf-out'), at('buf-in')),
+    u64: kinds.flatMap((k, i) => (k === 'u64' ? [i] : [])),
+    flags: at('flags'),
+    options: at('options'),
+    callbacks: kinds.flatMap((k, i): [ArgKind, number][] => (isCallback(k) ? [[k, i]] : [])),
+    kinds,
+  };
 };
 
-const kind = (a: string): ArgKind => a.replace('?', '') as ArgKind;
-const CALLBACK_KINDS = new Set<ArgKind>(['completion', 'chunk', 'extent', 'extent64', 'list', 'context', 'debug']);
-
-/** Calls the mirror answers by itself. */
-const LOCAL = (name: string): boolean =>
-  /^(get|is|can|aioIs|stats)/.test(name) || name === 'connectionState';
+type Body = (this: RemoteHandle, ...args: unknown[]) => unknown;
+type LocalBody = (s: HandleState, ...args: unknown[]) => unknown;
 
 export class RemoteHandle {
   readonly #client: WorkerClient;
   readonly #id: number;
-  readonly #mirror = new NbdHandle();
+  readonly #x: CallContext;
   readonly #cmds = new Commands<PageCommand>(() => {});
   #debugFn: T.DebugFn | null = null;
   #pollers: (() => void)[] = [];
@@ -130,23 +141,20 @@ export class RemoteHandle {
   constructor(client: WorkerClient, id: number) {
     this.#client = client;
     this.#id = id;
-  }
-
-  /** The mirror, for reading state and settings. */
-  get mirror(): NbdHandle {
-    return this.#mirror;
+    this.#x = { s: newHandleState(), nest: 0, zeroed: null, log: (msg) => this.#log(msg) };
   }
 
   _broken(e: NbdError): void {
-    this.#mirror.restore({ ...this.#mirror.snapshot(), state: 'DEAD', death: e.toData() });
+    toDead(this.#x.s, e);
     this.#cmds.failAll(errno.ENOTCONN, e.detail);
     this.#wake();
   }
 
   _receive(m: FromWorker): void {
     switch (m.t) {
-      case 'snap':
-        this.#mirror.restore(m.snap);
+      case 'state':
+        this.#x.s.conn = m.conn;
+        this.#x.s.settings.exportName = m.exportName;
         break;
       case 'done': {
         const cmd = this.#cmds.get(m.cookie);
@@ -186,28 +194,32 @@ export class RemoteHandle {
     for (const w of this.#pollers.splice(0)) w();
   }
 
-  /** Issue an aio command: checked here exactly as the handle would, then sent to the worker. */
-  #command(name: ApiName, args: unknown[]): number {
-    const call: Call = API[name];
-    const type = CMD_TYPES[name]!;
-    const at = (k: ArgKind) => call.args.findIndex((a) => kind(a) === k);
-    const buf = (args[at('buf-out')] ?? args[at('buf-in')] ?? null) as Uint8Array | null;
-    const u64 = call.args.flatMap((a, i) => (kind(a) === 'u64' ? [args[i] as T.U64] : []));
-    const [count, offset] = buf ? [buf?.length ?? 0, u64[0] ?? 0] : type === P.NBD_CMD_FLUSH ? [0, 0] : [u64[0] ?? 0, u64[1] ?? 0];
-    const flags = (args[at('flags')] as number | undefined) ?? 0;
-    const cbs = {
-      completion: args[at('completion')] as T.Callback<T.CompletionFn> | undefined,
-      chunk: args[at('chunk')] as T.Callback<T.ChunkFn> | undefined,
-      extent: args[at('extent')] as T.Callback<T.ExtentFn> | undefined,
-      extent64: args[at('extent64')] as T.Callback<T.Extent64Fn> | undefined,
-    };
+  /** Debug messages of the calls answered here; the worker's come as 'debug' messages. */
+  #log(msg: string): void {
+    const st = this.#x.s.settings;
+    if (this.#debugFn) this.#debugFn(st.handleName, msg);
+    else console.error(`libnbd: debug: ${st.handleName}: ${msg}`);
+  }
+
+  /** Post a call the page does not wait for (settings, aio connect, aio disconnect). */
+  #forward(name: ApiName, args: unknown[]): void {
+    void this.#client.call(this.#id, name, args).catch(() => {});
+  }
+
+  /** An aio command: checked here exactly as the handle would, then sent to the worker. */
+  #command(name: ApiName, call: Call, at: Layout, args: unknown[]): number {
+    const type = call.cmd!;
+    const buf = at.buf >= 0 ? args[at.buf] as Uint8Array : null;
+    const first = (args[at.u64[0]!] ?? 0) as T.U64;
+    const [count, offset] = buf ? [buf.length, first] : [first, (args[at.u64[1]!] ?? 0) as T.U64];
+    const flags = (args[at.flags] as number | undefined) ?? 0;
+    const cbs: Record<string, unknown> = {};
+    for (const [k, i] of at.callbacks) cbs[k] = args[i];
     const cmd: PageCommand = { ...newCommand(type, buf, cbs), queued: [], shared: buf !== null && isShared(buf) };
-    const opts = args[at('options')] as T.CommandOptions | undefined;
-    // pread_initialize zeroes before any check, as libnbd does: a refused read shows no stale bytes.
-    if (type === P.NBD_CMD_READ && buf instanceof Uint8Array && this.#mirror.getPreadInitialize()) buf.fill(0);
+    const opts = args[at.options] as T.CommandOptions | undefined;
     try {
-      this.#mirror.checkCommand(name, args, type, flags, offset, count, cmd.chunk !== null);
-      if (opts?.signal?.aborted) throw setLastError(new NbdError(errno.ECANCELED, call.c, 'command cancelled before it was sent'));
+      checkCommand(this.#x.s, { type, flags, offset: BigInt(offset), count: BigInt(count), chunk: cmd.chunk !== null });
+      if (opts?.signal?.aborted) throw new NbdError(errno.ECANCELED, '', 'command cancelled before it was sent');
     } catch (e) {
       this.#cmds.free(cmd);
       throw e;
@@ -217,17 +229,18 @@ export class RemoteHandle {
     let dest: Dest = null;
     let src: Uint8Array | null = null;
     const transfer: Transferable[] = [];
-    if (buf && type === P.NBD_CMD_READ) {
+    if (buf && call.args[at.buf] === 'buf-out') {
       dest = cmd.shared ? { sab: buf.buffer as SharedArrayBuffer, offset: buf.byteOffset, length: buf.length } : { length: buf.length };
     } else if (buf) {
       src = cmd.shared ? buf : buf.slice();
       if (!cmd.shared) transfer.push(src.buffer);
     }
-    // Callbacks always go as markers; the completion marker is always there so the worker reports back.
-    const margs = call.args.map((a, i): unknown =>
-      kind(a) === 'buf-out' || kind(a) === 'buf-in' ? ({ $buf: true } satisfies Marker)
-      : CALLBACK_KINDS.has(kind(a)) ? (kind(a) === 'completion' || args[i] != null ? ({ $cb: kind(a) } satisfies Marker) : undefined)
-      : kind(a) === 'options' ? undefined // signals cannot cross postMessage: armed here instead
+    // Callbacks always go as markers; the completion marker is always there so the worker reports
+    // back; signals cannot cross postMessage, so they are armed here instead.
+    const margs = at.kinds.map((k, i): unknown =>
+      i === at.buf ? ({ $buf: true } satisfies Marker)
+      : isCallback(k) ? (k === 'completion' || args[i] != null ? ({ $cb: k } satisfies Marker) : undefined)
+      : k === 'options' ? undefined
       : args[i]);
     this.#client.post({ t: 'cmd', h: this.#id, cookie, name, args: margs, dest, src }, transfer);
     return cookie;
@@ -249,21 +262,46 @@ export class RemoteHandle {
     });
   }
 
-  /** Run a call in the worker, then update the mirror from the snapshot that precedes the result. */
-  async #remote(name: string, args: unknown[], event?: (args: string[]) => void): Promise<unknown> {
-    return this.#client.call(this.#id, name, args, event);
+  /** A blocking call run in the worker; its list or context callback runs here, on events. */
+  async #remote(name: ApiName, at: Layout, args: unknown[]): Promise<unknown> {
+    try {
+      let event: ((xs: string[]) => void) | undefined;
+      const margs = args.map((a, i) => {
+        const k = at.kinds[i];
+        if (k === undefined || !isCallback(k) || a == null) return a;
+        const cb = typeof a === 'function' ? { callback: a as (...xs: string[]) => unknown } : (a as { callback: (...xs: string[]) => unknown });
+        event = (xs) => { try { cb.callback(...xs); } catch { /* ignored, as libnbd ignores its return */ } };
+        return { $cb: k } satisfies Marker;
+      });
+      return await this.#client.call(this.#id, name, margs, event);
+    } finally {
+      // Free hooks run once, whether the call succeeded or failed (libnbd(3)).
+      for (const a of args) if (a && typeof a === 'object' && 'free' in a) (a as T.WithFree<unknown>).free?.();
+    }
   }
 
-  aioCommandCompleted(cookie: number): boolean { return this.#guarded('aioCommandCompleted', [cookie], () => this.#cmds.commandCompleted(cookie)); }
-  aioPeekCommandCompleted(): number { return this.#guarded('aioPeekCommandCompleted', [], () => this.#cmds.peek()); }
-  aioInFlight(): number { return this.#guarded('aioInFlight', [], () => this.#cmds.size); }
+  /** nbd_aio_opt_*: the blocking call (run in the worker), its outcome handed to the completion callback here. */
+  #aioOpt(sync: ApiName, at: Layout, args: unknown[]): void {
+    const completion = at.callbacks.find(([k]) => k === 'completion');
+    const rest = args.filter((_, i) => i !== completion?.[1]);
+    const p = (this as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[sync]!(...rest);
+    const cmd = newCommand(0, null, { completion: completion ? args[completion[1]] as T.Callback<T.CompletionFn> : undefined });
+    p.then(() => 0, (e: NbdError) => e.errno || errno.EIO).then((err) => {
+      this.#cmds.fail(cmd, err);
+      if (cmd.completion) cmd.completion.callback({ value: err });
+      this.#cmds.free(cmd);
+    });
+  }
+
+  aioCommandCompleted(cookie: number): boolean { return this.#cmds.commandCompleted(cookie); }
+  aioPeekCommandCompleted(): number { return this.#cmds.peek(); }
+  aioInFlight(): number { return this.#cmds.size; }
 
   /** nbd_poll: resolves 1 on progress (any news from the worker), 0 on timeout. */
   async poll(timeout = -1): Promise<number> {
-    const s = this.#mirror.snapshot();
-    if (s.state === 'DEAD') throw setLastError((s.death ? NbdError.fromData(s.death) : new NbdError(errno.ENOTCONN, '', 'connection is dead')).withContext('nbd_poll'));
+    if (this.#x.s.conn.state === 'DEAD') throw deathOf(this.#x.s, 'connection is dead');
     const news = new Promise<number>((resolve) => this.#pollers.push(() => resolve(1)));
-    const remote = this.#remote('poll', [timeout]) as Promise<number>;
+    const remote = this.#client.call(this.#id, 'poll', [timeout]) as Promise<number>;
     return Promise.race([news, remote]);
   }
 
@@ -272,119 +310,72 @@ export class RemoteHandle {
     this.#client.post({ t: 'close', h: this.#id });
     this.#client.forget(this.#id);
     this.#cmds.abandonAll();
-    this.#mirror.close();
+    toClosed(this.#x.s, new NbdError(errno.ENOTCONN, '', 'handle closed'));
     this.#wake();
   }
 
   setDebugCallback(fn: T.DebugFn): void {
-    this.#guarded('setDebugCallback', [fn], () => {
-      this.#debugFn = fn;
-      void this.#remote('setDebugCallback', [{ $cb: 'debug' } satisfies Marker]).catch(() => {});
-    });
+    this.#debugFn = fn;
+    this.#forward('setDebugCallback', [{ $cb: 'debug' } satisfies Marker]);
   }
 
   clearDebugCallback(): void {
     this.#debugFn = null;
-    void this.#remote('clearDebugCallback', []).catch(() => {});
-  }
-
-  #guarded<R>(name: ApiName, args: unknown[], fn: () => R): R {
-    try {
-      // The mirror's own method runs the table's guard (state, arguments) for this call.
-      this.#mirror.checkCall(name, args);
-      return fn();
-    } catch (e) {
-      throw setLastError(asNbdError(e, errno.EINVAL).withContext(API[name].c));
-    }
+    this.#forward('clearDebugCallback', []);
   }
 
   static {
-    const proto = RemoteHandle.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-    for (const [name, call] of Object.entries(API) as [ApiName, Call][]) {
-      if (Object.prototype.hasOwnProperty.call(proto, name)) continue;
-      if (name in CMD_TYPES) {
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) { return this.#command(name, args); };
-      } else if (LOCAL(name)) {
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) {
-          return (this.#mirror as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
-        };
-      } else if (!call.async && !name.startsWith('aio')) {
-        // Settings: the mirror validates and keeps them (its getters answer); the worker applies them.
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) {
-          (this.#mirror as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
-          void this.#remote(name, args).catch(() => {});
-        };
-      } else if (name.startsWith('aioConnect')) {
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) {
-          return this.#guarded(name, args, () => {
-            this.#mirror.restore({ ...this.#mirror.snapshot(), state: 'CONNECT' });
-            void this.#remote(name, args).catch(() => {});
-          });
-        };
-      } else if (name.startsWith('aioOpt')) {
-        // aio_opt_*: the sync call in the worker, with the completion callback run here.
-        const sync = (name.slice(3, 4).toLowerCase() + name.slice(4)) as ApiName;
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) {
-          return this.#guarded(name, args, () => {
-            const completion = args.find((a, i) => kind(call.args[i] ?? '') === 'completion') as T.Callback<T.CompletionFn> | undefined;
-            const rest = args.filter((_, i) => kind(call.args[i] ?? '') !== 'completion');
-            const p = (proto[sync] as (...a: unknown[]) => Promise<unknown>).apply(this, rest);
-            const cmd = newCommand(0, null, { completion });
-            p.then(() => 0, (e: NbdError) => e.errno || errno.EIO).then((err) => {
-              this.#cmds.fail(cmd, err);
-              const ref = { value: err };
-              if (cmd.completion) cmd.completion.callback(ref);
-              this.#cmds.free(cmd);
-            });
-          });
-        };
-      } else if (name === 'aioDisconnect') {
-        proto[name] = function (this: RemoteHandle, ...args: unknown[]) {
-          return this.#guarded(name, args, () => void this.#remote(name, args).catch(() => {}));
-        };
-      } else if (call.async && /^(pread|preadStructured|pwrite|flush|trim|cache|zero|blockStatus|blockStatus64)$/.test(name)) {
-        // Each sync call is its aio twin plus a wait.
-        const aio = `aio${name[0]!.toUpperCase()}${name.slice(1)}` as ApiName;
-        const aioCall: Call = API[aio];
-        proto[name] = async function (this: RemoteHandle, ...args: unknown[]) {
-          try {
-            // Put the sync call's arguments where the aio twin has them (it adds a completion slot).
-            const aargs = aioCall.args.map((a) => (kind(a) === 'completion' ? undefined : args.shift()));
-            const cookie = this.#command(aio, aargs);
-            await this.#cmds.wait(cookie);
-            this.#cmds.commandCompleted(cookie);
-          } catch (e) {
-            throw setLastError(asNbdError(e, errno.EINVAL).withContext(call.c));
-          }
-        };
-      } else {
-        // Blocking calls (connect, opt_*, shutdown): run in the worker; callbacks become events.
-        proto[name] = async function (this: RemoteHandle, ...args: unknown[]) {
-          try {
-            this.#mirror.checkCall(name, args);
-            let event: ((xs: string[]) => void) | undefined;
-            const margs = args.map((a, i) => {
-              const k = kind(call.args[i] ?? '');
-              if (!CALLBACK_KINDS.has(k) || a == null) return a;
-              const cb = typeof a === 'function' ? { callback: a as (...xs: string[]) => unknown } : (a as { callback: (...xs: string[]) => unknown });
-              event = (xs) => { try { cb.callback(...xs); } catch { /* ignored, as libnbd ignores its return */ } };
-              return { $cb: k } satisfies Marker;
-            });
-            return await this.#remote(name, margs, event);
-          } catch (e) {
-            throw setLastError(asNbdError(e, errno.EINVAL).withContext(call.c));
-          } finally {
-            // Free hooks run once, whether the call succeeded or failed (libnbd(3)).
-            for (const a of args) if (a && typeof a === 'object' && 'free' in a) (a as T.WithFree<unknown>).free?.();
-          }
+    // Every other call's body, by its row: answered from the handle state here, run in the
+    // worker, or both; then libnbd's wrappers around all of them (the page traces what it runs).
+    const body = (name: ApiName, call: Call): Body => {
+      const at = layout(call);
+      const local = (STATE_BODIES as Record<string, LocalBody>)[name];
+      const sync = BLOCKING_FORM[name];
+      const aio = call.aio as ApiName | undefined;
+      if (call.where === 'worker') {
+        return call.async
+          ? function (...args) { return this.#remote(name, at, args); }
+          : function (...args) { this.#forward(name, args); };
+      }
+      if (call.kind === 'aio-command') return function (...args) { return this.#command(name, call, at, args); };
+      if (call.kind === 'sync-command' && aio) {
+        // The aio twin plus a wait; its arguments are the twin's without the completion callback.
+        const twin = layout(API[aio]);
+        return async function (...args) {
+          const aargs = twin.kinds.map((k) => (k === 'completion' ? undefined : args.shift()));
+          const cookie = (this as unknown as Record<string, (...a: unknown[]) => number>)[aio]!(...aargs);
+          await this.#cmds.wait(cookie);
+          this.#cmds.commandCompleted(cookie);
         };
       }
+      if (call.kind === 'opt' && sync) return function (...args) { this.#aioOpt(sync, at, args); };
+      if (call.kind === 'connect') {
+        return function (...args) {
+          goto(this.#x.s, 'START', 'CONNECT');
+          this.#forward(name, args);
+        };
+      }
+      if (local && call.where === 'page') return function (...args) { return local(this.#x.s, ...args); };
+      if (local) {
+        return function (...args) {
+          local(this.#x.s, ...args);
+          this.#forward(name, args);
+        };
+      }
+      throw new Error(`internal error: the page client has no body for ${name} (${call.kind}, ${call.where})`);
+    };
+    const proto = RemoteHandle.prototype as unknown as Record<string, Body>;
+    for (const [name, call] of Object.entries(API) as [ApiName, Call][]) {
+      if (!Object.prototype.hasOwnProperty.call(proto, name)) proto[name] = body(name, call);
     }
+    wrapCalls(RemoteHandle.prototype, (h: RemoteHandle) => h.#x, (call) => call.where === 'page');
   }
 }
 
-type Generated = Exclude<ApiName, 'aioCommandCompleted' | 'aioPeekCommandCompleted' | 'aioInFlight' | 'poll' | 'close' | 'setDebugCallback' | 'clearDebugCallback'>;
+type Written = 'aioCommandCompleted' | 'aioPeekCommandCompleted' | 'aioInFlight' | 'poll' | 'close' | 'setDebugCallback' | 'clearDebugCallback';
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface RemoteHandle extends Pick<NbdHandle, Generated> {}
+export interface RemoteHandle extends Pick<NbdHandle, Exclude<ApiName, Written>> {}
 
-export type { HandleSnapshot };
+/** Compile-time: the methods written out above agree with their rows, as NbdHandle's do. */
+type Wrong = Disagreeing<RemoteHandle> & string;
+export const ROWS_AGREE: [Wrong] extends [never] ? true : `${Wrong}` = true;

@@ -4,7 +4,7 @@
 
 import type { ArgKind } from '../core/api.js';
 import type { NbdErrorData } from '../core/errors.js';
-import type { HandleSnapshot } from '../core/handle.js';
+import type { Connection } from '../core/handle/state.js';
 import type { Extent64 } from '../core/types.js';
 
 /** Where read data goes: a region of the page's SharedArrayBuffer, or a fresh buffer to transfer back. */
@@ -24,7 +24,8 @@ export type ToWorker =
   | { t: 'close'; h: number };
 
 export type FromWorker =
-  | { t: 'snap'; h: number; snap: HandleSnapshot }
+  /** The handle's connection state changed (web/core/handle/state.ts): the page holds a copy. */
+  | { t: 'state'; h: number; conn: Connection; exportName: string }
   | { t: 'result'; h: number; id: number; value?: unknown; error?: NbdErrorData }
   | { t: 'done'; h: number; cookie: number; error: number; message: string; data?: ArrayBuffer }
   | { t: 'chunk'; h: number; cookie: number; rel: number; length: number; offset: bigint; status: number; error: number }

@@ -2,9 +2,9 @@
 // WebSocket to a websockify bridge, and read data goes from the socket message straight into the
 // page's SharedArrayBuffer (or into a buffer transferred back on pages that are not isolated).
 
-import type { ArgKind } from '../core/api.js';
+import { API, type ApiName, type ArgKind } from '../core/api.js';
 import { NbdError, errno } from '../core/errors.js';
-import { NbdHandle } from '../core/handle.js';
+import { NbdHandle, handleState } from '../core/handle.js';
 import type { Transports } from '../core/transport.js';
 import type { ErrorRef, Extent64 } from '../core/types.js';
 import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
@@ -20,15 +20,16 @@ const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage
 /** Each handle, with its page cookies mapped to its own (commands are numbered on both sides). */
 const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown; cookies: Map<number, number> }>();
 
-/** Tell the page about state changes it cannot see (it mirrors the handle from snapshots). */
+/** Tell the page about state changes it cannot see (it holds a copy of the handle's state). */
 function sync(id: number): void {
   const e = handles.get(id);
   if (!e) return;
-  const snap = e.nbd.snapshot();
-  if (snap.state === e.lastState && snap.info === e.lastInfo) return;
-  e.lastState = snap.state;
-  e.lastInfo = snap.info;
-  post({ t: 'snap', h: id, snap });
+  const s = handleState(e.nbd);
+  const conn = s.conn;
+  if (conn.state === e.lastState && conn.info === e.lastInfo) return;
+  e.lastState = conn.state;
+  e.lastInfo = conn.info;
+  post({ t: 'state', h: id, conn, exportName: s.settings.exportName });
 }
 
 function destBuffer(dest: Dest): Uint8Array | null {
@@ -70,16 +71,19 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
   });
 }
 
-/** Settings the page's mirror applies by itself, which the worker's handle must not take. */
-const PAGE_ONLY = new Set(['setPreadInitialize']);
+/** A call the page may post: one the table says runs in the worker; `kind` for commands. */
+function callable(name: string, kind?: 'aio-command'): ApiName {
+  const call = Object.prototype.hasOwnProperty.call(API, name) ? API[name as ApiName] : undefined;
+  if (!call || call.where === 'page' || (kind && call.kind !== kind)) throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${name}`);
+  return name as ApiName;
+}
 
 async function call(m: ToWorker & { t: 'call' }): Promise<void> {
   const e = handles.get(m.h);
   try {
     if (!e) throw new NbdError(errno.EINVAL, 'webnbd worker', `no handle ${m.h}`);
-    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>)[m.name];
-    if (typeof fn !== 'function') throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${m.name}`);
-    const value = PAGE_ONLY.has(m.name) ? undefined : await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
+    const fn = (e.nbd as unknown as Record<ApiName, (...a: unknown[]) => unknown>)[callable(m.name)];
+    const value = await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
     sync(m.h);
     post({ t: 'result', h: m.h, id: m.id, value });
   } catch (err) {
@@ -95,11 +99,11 @@ function command(m: ToWorker & { t: 'cmd' }): void {
   const buf = fresh ?? destBuffer(m.dest) ?? m.src;
   try {
     if (!e) throw new NbdError(errno.ENOTCONN, m.name, 'handle closed');
-    const fn = (e.nbd as unknown as Record<string, (...a: unknown[]) => number>)[m.name]!;
+    const fn = (e.nbd as unknown as Record<ApiName, (...a: unknown[]) => number>)[callable(m.name, 'aio-command')];
     const cookie = fn.apply(e.nbd, unmarshal(m.h, m.cookie, m.args, buf, fresh));
     e.cookies.set(m.cookie, cookie);
   } catch (err) {
-    // The page checked the command against its mirror; this only happens if the mirror lagged.
+    // The page checked the command against its copy of the state; this only happens if that lagged.
     const ne = err instanceof NbdError ? err : new NbdError(errno.EINVAL, m.name, String(err));
     sync(m.h);
     post({ t: 'done', h: m.h, cookie: m.cookie, error: ne.errno || errno.EINVAL, message: ne.detail });
@@ -117,8 +121,8 @@ scope.addEventListener('message', (ev) => {
         websocket: (t, ev) => browserTransports.websocket!(t, { ...ev, close: (e) => { ev.close(e); sync(id); } }),
       };
       const nbd = new NbdHandle({ transports });
-      // The page zeroes read buffers itself (pread_initialize lives in its mirror) before a read
-      // leaves it; zeroing the same memory here again would only cost (see PAGE_ONLY).
+      // The page zeroes read buffers itself before a read leaves it (setPreadInitialize runs on
+      // the page alone, says the API table); zeroing the same memory here again would only cost.
       nbd.setPreadInitialize(false);
       handles.set(id, { nbd, lastState: '', lastInfo: null, cookies: new Map() });
       sync(id);

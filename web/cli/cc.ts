@@ -140,7 +140,7 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
 export function runtimeFiles(): string[] {
   const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
   if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npx tsc -b' in the webnbd checkout");
-  return [...list('web/core'), ...list('web/core/format'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
+  return [...list('web/core'), ...list('web/core/format'), ...list('web/core/handle'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
 }
 
 /** A page that runs the program: ?arg=…&arg=… become its arguments. */

@@ -1,7 +1,10 @@
 // The NBD core's public surface: the handle, its constants, errors and URIs. No DOM, no Node.
-export { NbdHandle, guardCall, asNbdError, type HandleOptions, type HandleSnapshot, type ExportInfo } from './handle.js';
+export { NbdHandle, handleState, type HandleOptions } from './handle.js';
+export type { HandleState, Settings, Connection, ExportInfo } from './handle/state.js';
+export { guardCall, checkCommand } from './handle/check.js';
+export { asNbdError } from './handle/violation.js';
 export * from './types.js';
 export { NbdError, errno, errnoName, strerror, getError, getErrno, type NbdErrorData } from './errors.js';
 export { parseUri, formatUri, type ParsedUri } from './uri.js';
 export type { Transport, TransportEvents, TransportOpener, Transports, Target } from './transport.js';
-export { API, type ApiName, type Call, type Arg, type ArgKind } from './api.js';
+export { API, type ApiName, type Call, type Row, type Arg, type ArgKind, type Kind, type Where } from './api.js';

@@ -1,0 +1,64 @@
+// nbd_opt_* in opt mode (libnbd's lib/opt.c): each starts an option group from NEGOTIATING and
+// settles when the group is done: back to NEGOTIATING, on to READY (GO), or dead.
+
+import { asCallback } from '../commands.js';
+import { NbdError, errno } from '../errors.js';
+import * as P from '../protocol.js';
+import type * as T from '../types.js';
+import type { Engine } from './engine.js';
+import { softDisconnect } from './states-newstyle.js';
+import { startGoOrInfo } from './states-newstyle-opt-go.js';
+import { startOptList } from './states-newstyle-opt-list.js';
+import { startListMetaContext } from './states-newstyle-opt-meta-context.js';
+
+/** Run `start` as the opt-mode call in flight; settled by the option's states (Engine.settle). */
+function optCall<R extends number | undefined>(e: Engine, start: () => void, free?: () => void): Promise<R> {
+  return new Promise((resolve, reject) => {
+    e.optCall = { resolve: resolve as (v: number | undefined) => void, reject, free };
+    try {
+      start();
+    } catch (err) {
+      e.settle(err instanceof NbdError ? err : new NbdError(errno.EINVAL, '', String(err)));
+    }
+  });
+}
+
+export const optGo = (e: Engine): Promise<undefined> =>
+  optCall(e, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_GO)));
+
+export const optInfo = (e: Engine): Promise<undefined> =>
+  optCall(e, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_INFO)));
+
+export function optList(e: Engine, list: T.Callback<T.ListFn>): Promise<number> {
+  const cb = asCallback(list)!;
+  return optCall(e, () => e.goto('NEGOTIATING', startOptList(e, (name, description) => {
+    e.callUser(() => cb.callback(name, description));
+  })), cb.free);
+}
+
+export function optListMetaContext(e: Engine, context: T.Callback<T.ContextFn>): Promise<number> {
+  const cb = asCallback(context)!;
+  if (!e.s.conn.structuredReplies) {
+    // libnbd asks only once structured replies are agreed (meta contexts need them).
+    cb.free?.();
+    return Promise.reject(new NbdError(errno.ENOTSUP, '', 'server does not support structured replies'));
+  }
+  return optCall(e, () => e.goto('NEGOTIATING', startListMetaContext(e, (name) => {
+    e.callUser(() => cb.callback(name));
+  })), cb.free);
+}
+
+/** nbd_opt_abort: NBD_OPT_ABORT, then wait for the server to hang up. */
+export async function optAbort(e: Engine): Promise<void> {
+  e.goto('NEGOTIATING', softDisconnect(e));
+  await e.until((s) => s === 'CLOSED' || s === 'DEAD');
+}
+
+/** nbd_aio_opt_*: the blocking call, its outcome handed to the completion callback. */
+export function aioOpt(e: Engine, p: Promise<unknown>, completion?: T.Callback<T.CompletionFn>): void {
+  const cb = asCallback(completion);
+  p.then(() => 0, (err: NbdError) => err.errno || errno.EIO).then((err) => {
+    if (cb) e.callUser(() => cb.callback({ value: err }));
+    cb?.free?.();
+  });
+}
