@@ -1,10 +1,11 @@
 // libnbd's C API as webnbd's emscripten port provides it: every function of libnbd 1.14's
-// <libnbd.h> in its order, then the newer calls the core has. Calls backed by the core take their
-// argument kinds from web/core/api.ts; this table adds only what C needs on top (parameter names,
-// a few C types). From it come wasm/include/libnbd.h, wasm/src/calls.c (generate.ts) and the
-// runtime's unpacking of C arguments (runtime.ts).
+// <libnbd.h> in its order, then every newer call of web/core/api.ts (by the version its row gives),
+// then webnbd's own. Calls backed by the core take their argument kinds from the API table; this
+// table adds only what C needs on top (parameter names, a few C types). From it come
+// wasm/include/libnbd.h, wasm/src/calls.c (generate.ts) and the runtime's unpacking of C
+// arguments (runtime.ts).
 
-import { API, type ApiName, type Arg, type ArgKind, type RetKind } from '../../web/core/api.js';
+import { API, CALLBACK_KINDS as CALLBACKS, MID_COMMAND_CALLBACKS, kindOf, type ApiName, type ArgKind, type RetKind, type Version } from '../../web/core/api.js';
 
 /** How a C function is implemented. */
 export type Impl =
@@ -46,13 +47,25 @@ const C_RET: Record<RetKind, string> = {
 /** Kinds whose C parameter names are fixed; the rest are named by the `names` list, in order. */
 const FIXED: Partial<Record<ArgKind, string>> = { flags: 'flags', cookie: 'cookie', timeout: 'timeout' };
 
-export const kindOf = (a: Arg): ArgKind => a.replace('?', '') as ArgKind;
+export { kindOf };
+
+/** The header's reference: calls up to this libnbd version are declared in its order. */
+const REFERENCE = 14;
+const minor = (v: Version): number => (v === 'webnbd' ? 1e6 : Number(v.split('.')[1]));
 
 const param = (type: string, name: string) => (type.endsWith('*') ? `${type}${name}` : `${type} ${name}`);
 
-/** A call backed by the core: C parameters derived from its argument kinds. */
-function core(api: ApiName, names: string[] = [], o: { ret?: string; params?: string[]; since?: string; webnbd?: true } = {}): CFunction {
+/** C parameter names and types beyond what the argument kinds give. */
+interface CForm {
+  names?: string[];
+  ret?: string;
+  params?: string[];
+}
+
+/** A call backed by the core: C parameters derived from its argument kinds, its version from its row. */
+function core(api: ApiName, names: string[] = [], o: Omit<CForm, 'names'> = {}): CFunction {
   const call = API[api];
+  const since = call.since === 'webnbd' || minor(call.since) <= REFERENCE ? {} : { since: call.since };
   const left = [...names];
   const params = o.params ?? call.args.flatMap((a): string[] => {
     const k = kindOf(a);
@@ -64,7 +77,7 @@ function core(api: ApiName, names: string[] = [], o: { ret?: string; params?: st
     return [param(C_TYPE[k][0]!, name)];
   });
   if (left.length) throw new Error(`capi: ${call.c}: unused names ${left.join(', ')}`);
-  return { c: call.c, ret: o.ret ?? C_RET[call.ret], params, impl: { core: api }, ...(o.since ? { since: o.since } : {}), ...(o.webnbd ? { webnbd: true } : {}) };
+  return { c: call.c, ret: o.ret ?? C_RET[call.ret], params, impl: { core: api }, ...since, ...(call.since === 'webnbd' ? { webnbd: true } : {}) };
 }
 
 const shim = (c: string, ret: string, params: string[] = [], handle = true): CFunction =>
@@ -76,8 +89,8 @@ const NO_SOCKETS = 'a browser has no sockets: connect through a websockify bridg
 const NO_PROCESSES = 'a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge';
 const NO_FD = 'webnbd has no file descriptor to poll: use nbd_poll';
 
-/** Every C function, in the order of libnbd 1.14's <libnbd.h>, then the newer ones. */
-export const C_API: readonly CFunction[] = [
+/** Every C function of libnbd 1.14's <libnbd.h>, in its order. */
+const LIBNBD_1_14: readonly CFunction[] = [
   shim('nbd_close', 'void', ['struct nbd_handle *h'], false),
   shim('nbd_create', 'struct nbd_handle *', ['void'], false),
   shim('nbd_get_error', 'const char *', ['void'], false),
@@ -204,33 +217,41 @@ export const C_API: readonly CFunction[] = [
   shim('nbd_supports_tls', 'int'),
   shim('nbd_supports_uri', 'int'),
   core('getUri'),
-
-  // Newer than 1.14, and in the core.
-  core('setRequestMetaContext', ['request'], { since: '1.16' }),
-  core('getRequestMetaContext', [], { since: '1.16' }),
-  core('statsBytesSent', [], { ret: 'uint64_t', since: '1.16' }),
-  core('statsChunksSent', [], { ret: 'uint64_t', since: '1.16' }),
-  core('statsBytesReceived', [], { ret: 'uint64_t', since: '1.16' }),
-  core('statsChunksReceived', [], { ret: 'uint64_t', since: '1.16' }),
-  core('setRequestExtendedHeaders', ['request'], { since: '1.20' }),
-  core('getRequestExtendedHeaders', [], { since: '1.20' }),
-  core('getExtendedHeadersNegotiated', [], { since: '1.20' }),
-  core('blockStatus64', ['count', 'offset'], { since: '1.20' }),
-  core('aioBlockStatus64', ['count', 'offset'], { ret: 'int64_t', since: '1.20' }),
-
-  // webnbd's own: a websockify bridge's URL, as nbd_connect_unix takes it in the browser.
-  core('connectWebsocket', ['url'], { webnbd: true }),
-  core('aioConnectWebsocket', ['url'], { webnbd: true }),
 ];
 
+/** C names and types of calls after 1.14 and of webnbd's own, where their kinds do not say enough. */
+const NEWER: Partial<Record<ApiName, CForm>> = {
+  setRequestMetaContext: { names: ['request'] },
+  statsBytesSent: { ret: 'uint64_t' },
+  statsChunksSent: { ret: 'uint64_t' },
+  statsBytesReceived: { ret: 'uint64_t' },
+  statsChunksReceived: { ret: 'uint64_t' },
+  setRequestExtendedHeaders: { names: ['request'] },
+  blockStatus64: { names: ['count', 'offset'] },
+  aioBlockStatus64: { names: ['count', 'offset'], ret: 'int64_t' },
+  // A websockify bridge's URL, as nbd_connect_unix takes it in the browser.
+  connectWebsocket: { names: ['url'] },
+  aioConnectWebsocket: { names: ['url'] },
+};
+
+/** The rest of the API table, newer calls by version (then in the table's order), webnbd's own last. */
+const LATER = (Object.keys(API) as ApiName[])
+  .filter((k) => k !== 'close' && minor(API[k].since) > REFERENCE)
+  .sort((a, b) => minor(API[a].since) - minor(API[b].since))
+  .map((k) => core(k, NEWER[k]?.names, NEWER[k]));
+
+/** Every C function: libnbd 1.14's, then the newer ones, then webnbd's own. */
+export const C_API: readonly CFunction[] = [...LIBNBD_1_14, ...LATER];
+
 export const BY_NAME: ReadonlyMap<string, CFunction> = new Map(C_API.map((f) => [f.c, f]));
+if (BY_NAME.size !== C_API.length) throw new Error('capi: a C function is listed twice (a newer call in the 1.14 list?)');
 
 /**
  * The sync commands with callbacks whose return value decides the command's fate (chunk,
  * extent): C runs callbacks after the wait (Asyncify cannot enter C while it sleeps), so these
  * wait on their aio twin and are finished, as libnbd's lib/rw.c does, once C has run them.
  */
-export const MID_CALLBACK_KINDS: readonly ArgKind[] = ['chunk', 'extent', 'extent64'];
+export const MID_CALLBACK_KINDS: readonly ArgKind[] = MID_COMMAND_CALLBACKS;
 
-/** Callback kinds: each is passed from C as three slots (callback, user_data, free). */
-export const CALLBACK_KINDS: readonly ArgKind[] = ['completion', 'chunk', 'extent', 'extent64', 'list', 'context', 'debug'];
+/** Callback kinds (the API table's): each is passed from C as three slots (callback, user_data, free). */
+export const CALLBACK_KINDS: readonly ArgKind[] = CALLBACKS;

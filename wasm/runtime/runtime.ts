@@ -3,13 +3,14 @@
 // in web/core/api.ts; C callbacks cannot run while C sleeps (Asyncify), so they are queued per
 // handle and run by shim.c before the call returns. Errors are libnbd's thread-local last error.
 
-import { API, type ApiName, type Call } from '../../web/core/api.js';
+import { API, MID_COMMAND_CALLBACKS, isCallback, kindOf, type ApiName, type Call } from '../../web/core/api.js';
 import { NbdError, errno } from '../../web/core/errors.js';
 import { hexdumpC } from '../../web/core/format/hexdump.js';
 import { NbdHandle } from '../../web/core/handle.js';
+import * as P from '../../web/core/protocol.js';
 import type { Transports } from '../../web/core/transport.js';
 import type * as T from '../../web/core/types.js';
-import { BY_NAME, CALLBACK_KINDS, MID_CALLBACK_KINDS, kindOf, type CFunction } from './capi.js';
+import { BY_NAME, type CFunction } from './capi.js';
 
 /** What the runtime needs of an emscripten module. */
 export interface EmModule {
@@ -75,15 +76,14 @@ interface Entry {
   closed: boolean;
 }
 
-const CMD_NAMES: [RegExp, string][] = [
-  [/^aioPread/, 'NBD_CMD_READ'], [/^aioPwrite/, 'NBD_CMD_WRITE'], [/^aioFlush/, 'NBD_CMD_FLUSH'],
-  [/^aioTrim/, 'NBD_CMD_TRIM'], [/^aioCache/, 'NBD_CMD_CACHE'], [/^aioZero/, 'NBD_CMD_WRITE_ZEROES'],
-  [/^aioBlockStatus/, 'NBD_CMD_BLOCK_STATUS'],
-];
+/** The spec's name of the NBD command a call sends (its `cmd` in the API table), e.g. "NBD_CMD_READ". */
+const cmdName = (api: ApiName): string => {
+  const type = (API[api] as Call).cmd;
+  return Object.entries(P).find(([k, v]) => k.startsWith('NBD_CMD_') && !k.startsWith('NBD_CMD_FLAG_') && v === type)?.[0] ?? '';
+};
 
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
-const twin = (api: ApiName) => `aio${api[0]!.toUpperCase()}${api.slice(1)}` as ApiName;
 
 export class Runtime {
   readonly #host: RuntimeHost;
@@ -175,7 +175,7 @@ export class Runtime {
     const regs: Reg[] = [];
     try {
       const api = (f.impl as { core: ApiName }).core;
-      if (API[api].args.some((a) => MID_CALLBACK_KINDS.includes(kindOf(a)))) {
+      if (API[api].callbacks.some((k) => MID_COMMAND_CALLBACKS.includes(k))) {
         // Wait on the aio twin; finish() decides once C has run the chunk or extent callbacks.
         const cookie = await this.#twin(e, f, args, regs);
         this.#store(f, cookie, ret);
@@ -213,7 +213,7 @@ export class Runtime {
   /** Unpack C's arguments, make the call (mapped where the browser differs from libnbd). */
   #invoke(e: Entry, f: CFunction, slots: number, regs: Reg[]): unknown {
     const api = (f.impl as { core: ApiName }).core;
-    const cmd: Cmd = { cookie: 0, name: CMD_NAMES.find(([re]) => re.test(api))?.[1] ?? '', override: 0, coreError: 0 };
+    const cmd: Cmd = { cookie: 0, name: cmdName(api), override: 0, coreError: 0 };
     const args = this.#unpack(e, api, slots, regs, cmd);
     const nbd = e.nbd as unknown as Record<string, (...a: unknown[]) => unknown>;
     switch (f.c) {
@@ -251,8 +251,8 @@ export class Runtime {
   /** A sync command with chunk or extent callbacks, as its aio twin: resolves to the cookie. */
   #twin(e: Entry, f: CFunction, slots: number, regs: Reg[]): Promise<number> {
     const api = (f.impl as { core: ApiName }).core;
-    const aio = twin(api);
-    const cmd: Cmd = { cookie: 0, name: CMD_NAMES.find(([re]) => re.test(aio))?.[1] ?? '', override: 0, coreError: 0 };
+    const aio = (API[api] as Call).aio as ApiName;
+    const cmd: Cmd = { cookie: 0, name: cmdName(aio), override: 0, coreError: 0 };
     const args = this.#unpack(e, api, slots, regs, cmd);
     const at = (API[aio] as Call).args.indexOf('completion?');
     return new Promise((resolve, reject) => {
@@ -314,7 +314,7 @@ export class Runtime {
           break;
         }
         default: {
-          if (!CALLBACK_KINDS.includes(k)) throw new Error(`webnbd: no C form for argument kind ${k}`);
+          if (!isCallback(k)) throw new Error(`webnbd: no C form for argument kind ${k}`);
           const reg: Reg = { fn: lo() >>> 0, ud: lo() >>> 0, free: lo() >>> 0, freed: false };
           regs.push(reg);
           // A NULL completion (NBD_NULL_COMPLETION) is no callback, but its free hook runs at
