@@ -3,7 +3,7 @@
 // opt mode, soft disconnect on ESHUTDOWN. Protocol violations that kill the handle: hostile-*.test.ts.
 
 import { describe, expect, it } from 'vitest';
-import { NbdError, getErrno, getError } from '../../web/core/errors.js';
+import { NbdError, errno, getErrno, getError } from '../../web/core/errors.js';
 import type { NbdHandle } from '../../web/core/handle.js';
 import * as T from '../../web/core/types.js';
 import * as B from '../support/bytes.js';
@@ -244,5 +244,32 @@ describe('beyond libnbd: cancelling and timing out commands', () => {
     expect(() => h.aioPread(new Uint8Array(1), 0, { callback: () => 1, free: () => void freed++ }, 0, { signal: AbortSignal.abort() })).toThrow(/ECANCELED|cancelled/);
     expect(freed).toBe(1);
     expect(session().requests.length).toBe(0);
+  });
+});
+
+describe('nbd_can_block_status_payload (libnbd 1.18): NBD_FLAG_BLOCK_STAT_PAYLOAD, only with extended headers', () => {
+  it('is-true-when-the-server-advertises-it-after-extended-headers', async () => {
+    const { h } = await connect({ size: 4096 });
+    expect(h.getExtendedHeadersNegotiated()).toBe(true);
+    expect(h.canBlockStatusPayload()).toBe(true);
+  });
+
+  it('is-false-when-the-server-does-not-advertise-it', async () => {
+    const { h } = await connect({ size: 4096, flags: B.NBD_FLAG_HAS_FLAGS | B.NBD_FLAG_SEND_FLUSH });
+    expect(h.getExtendedHeadersNegotiated()).toBe(true);
+    expect(h.canBlockStatusPayload()).toBe(false);
+  });
+
+  it('is-never-true-without-extended-headers-even-if-advertised', async () => {
+    const { h } = await connect({ size: 4096, flags: B.NBD_FLAG_HAS_FLAGS | B.NBD_FLAG_BLOCK_STAT_PAYLOAD }, (x) => x.setRequestExtendedHeaders(false));
+    expect(h.getStructuredRepliesNegotiated()).toBe(true);
+    expect(h.getExtendedHeadersNegotiated()).toBe(false);
+    expect(h.canBlockStatusPayload()).toBe(false);
+  });
+
+  it('is-refused-before-the-server-said-anything', () => {
+    const { h } = memoryHandle(serveDisk({ size: 4096 }).handler, 'whole');
+    expect(() => h.canBlockStatusPayload()).toThrow(/^nbd_can_block_status_payload: invalid state: START: the handle must be negotiating, or connected with the server, or shut down/);
+    expect(getErrno()).toBe(errno.ENOTCONN);
   });
 });

@@ -768,6 +768,11 @@ extern uint64_t nbd_stats_chunks_received (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_CHUNKS_RECEIVED 1
 
+/* Added in libnbd 1.18. */
+extern int nbd_can_block_status_payload (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD 1
+
 /* Added in libnbd 1.20. */
 extern int nbd_set_request_extended_headers (struct nbd_handle *h,
                                              bool request)

@@ -914,6 +914,14 @@ nbd_stats_chunks_received (struct nbd_handle *h)
 }
 
 int
+nbd_can_block_status_payload (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_can_block_status_payload", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
 nbd_set_request_extended_headers (struct nbd_handle *h, bool request)
 {
   const uint64_t a[] = { request };

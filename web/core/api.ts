@@ -198,6 +198,7 @@ const ROWS = {
   canDf: get('nbd_can_df', 'bool', '1.0', INFO),
   canMultiConn: get('nbd_can_multi_conn', 'bool', '1.0', INFO),
   canCache: get('nbd_can_cache', 'bool', '1.0', INFO),
+  canBlockStatusPayload: get('nbd_can_block_status_payload', 'bool', '1.18', INFO),
   canMetaContext: { c: 'nbd_can_meta_context', kind: 'getter', args: ['string'], ret: 'bool', states: INFO, where: 'page', since: '1.0' },
   getProtocol: get('nbd_get_protocol', 'string', '1.2', INFO),
   getCanonicalExportName: get('nbd_get_canonical_export_name', 'string', '1.4', INFO),

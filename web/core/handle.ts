@@ -117,6 +117,7 @@ export class NbdHandle {
   canDf(): boolean { return S.canDf(this.#e.s); }
   canMultiConn(): boolean { return S.canMultiConn(this.#e.s); }
   canCache(): boolean { return S.canCache(this.#e.s); }
+  canBlockStatusPayload(): boolean { return S.canBlockStatusPayload(this.#e.s); }
   canMetaContext(metacontext: string): boolean { return S.canMetaContext(this.#e.s, metacontext); }
   getProtocol(): string { return S.getProtocol(this.#e.s); }
   getCanonicalExportName(): string { return S.getCanonicalExportName(this.#e.s); }

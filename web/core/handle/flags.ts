@@ -62,6 +62,8 @@ export const FLAGS = {
   canDf: (s: HandleState): boolean => flag(s, P.NBD_FLAG_SEND_DF),
   canMultiConn: (s: HandleState): boolean => flag(s, P.NBD_FLAG_CAN_MULTI_CONN),
   canCache: (s: HandleState): boolean => flag(s, P.NBD_FLAG_SEND_CACHE),
+  // Filtering block status needs the 64-bit request's payload: never without extended headers.
+  canBlockStatusPayload: (s: HandleState): boolean => flag(s, P.NBD_FLAG_BLOCK_STAT_PAYLOAD) && s.conn.extendedHeaders,
   canMetaContext: (s: HandleState, name: string): boolean => {
     needInfo(s, 'flags');
     return s.conn.metaContexts.some(([, n]) => n === name);
