@@ -1,7 +1,7 @@
 // Commands from issue to retirement, with libnbd's callback contract (libnbd(3), "Completion
 // callbacks"): the completion callback runs exactly once; returning 1 retires the command; -1 with
 // error.value set fails it; free hooks run exactly once, when the command is retired or abandoned.
-// Shared by NbdHandle and the page-side mirror of a handle in a worker.
+// Shared by NbdHandle's engine and the page's client of a handle in a worker.
 
 import { NbdError, errno } from './errors.js';
 import { nameOf } from './protocol.js';

@@ -1,5 +1,5 @@
 // What nbdinfo reports about a connection and an export, read from a handle: the Node handle for
-// `webnbd info` and `list`, the page's mirror of one for the inspector. Fields a handle cannot
+// `webnbd info` and `list`, the page's client of one for the inspector. Fields a handle cannot
 // tell are left out, as nbdinfo leaves them out.
 
 import type { ConnectionInfo, ExportInfo } from './format/nbdinfo.js';
