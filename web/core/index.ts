@@ -1,7 +1,7 @@
 // The NBD core's public surface: the handle, its constants, errors and URIs. No DOM, no Node.
 export { NbdHandle, handleState, type HandleOptions } from './handle.js';
 export type { HandleState, Settings, Connection, ExportInfo } from './handle/state.js';
-export { guardCall, checkCommand } from './handle/check.js';
+export { guardCall } from './handle/check.js';
 export { asNbdError } from './handle/violation.js';
 export * from './types.js';
 export { NbdError, errno, errnoName, strerror, getError, getErrno, type NbdErrorData } from './errors.js';
