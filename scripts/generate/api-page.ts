@@ -9,38 +9,15 @@ import { BY_NAME, C_API, type CFunction } from '../../wasm/runtime/capi.js';
 
 export const API_PAGE = 'docs/api.md';
 
-/** Where a call does its work when a page drives a handle in the worker. */
-export type Runs = 'page' | 'worker' | 'both';
-
 /** The columns of an api.ts row this page reads; any others are ignored. */
 interface Row {
   c: string;
   states?: readonly string[];
   async?: boolean;
-  runs?: Runs;
-  since?: string;
-}
-
-/**
- * Where a call runs when a page uses a handle hosted by the shared worker (web/browser/client.ts's
- * RemoteHandle): `page` answers from the page's copy of the handle, `worker` is carried out by the
- * worker's handle, `both` is checked and kept on the page and applied in the worker. A row's own
- * `runs` column wins; without one, the rules RemoteHandle and the worker dispatch by today.
- */
-export function runsOn(name: string, row: Row): Runs {
-  if (row.runs) return row.runs;
-  // Cookies and their completion live on the page.
-  if (['aioCommandCompleted', 'aioPeekCommandCompleted', 'aioInFlight'].includes(name)) return 'page';
-  // poll waits for news from the worker and polls there; close and the debug callback act on both sides.
-  if (['poll', 'close', 'setDebugCallback', 'clearDebugCallback'].includes(name)) return 'both';
-  // Getters and state queries are answered by the page's copy (client.ts LOCAL).
-  if (/^(get|is|can|aioIs|stats)/.test(name) || name === 'connectionState') return 'page';
-  // The page zeroes its own read buffers; the worker does not take this setting (worker.ts PAGE_ONLY).
-  if (name === 'setPreadInitialize') return 'page';
-  // Other settings: validated and kept on the page, applied in the worker.
-  if (!row.async && !name.startsWith('aio')) return 'both';
-  // Connecting, options, commands, disconnect and shutdown talk to the server from the worker.
-  return 'worker';
+  /** Where it runs when a page drives a handle in the worker: page, worker or both. */
+  runs: string;
+  /** The libnbd version that added it; 'webnbd' for webnbd's own. */
+  since: string;
 }
 
 /** libnbd's man page, or plain text for webnbd's own calls, which have none. */
@@ -64,9 +41,9 @@ export function generateApiPage(): string {
   const named = new Set(rows.map(([, r]) => r.c));
   const callRows = rows.map(([name, row]) => {
     const f = BY_NAME.get(row.c);
-    const since = row.since ?? f?.since ?? '';
+    const since = row.since === 'webnbd' ? '' : row.since;
     const states = row.states?.length ? row.states.map((s) => `\`${s}\``).join(', ') : 'any';
-    return `| \`${name}\`${row.async ? ' (async)' : ''} | ${manPage(row.c)} | ${states} | ${runsOn(name, row)} | ${cell(inWasm(f))} | ${since} |`;
+    return `| \`${name}\`${row.async ? ' (async)' : ''} | ${manPage(row.c)} | ${states} | ${row.runs} | ${cell(inWasm(f))} | ${since} |`;
   });
   const cOnly = C_API.filter((f) => !named.has(f.c)).map((f) => `| ${manPage(f.c)} | ${cell(inWasm(f))} | ${f.since ?? ''} |`);
   const legend = (Object.entries(PERMITTED) as [Permitted, { states: readonly string[]; text: string }][])
@@ -88,8 +65,8 @@ ${legend.map((l) => `  ${l}`).join('\n')}
   out in the worker, where the connection is; \`both\`: checked and kept on the page, applied in
   the worker. In Node every call runs in the handle itself.
 - **wasm**: whether the C port (\`wasm/\`, \`#include <libnbd.h>\`) has the C function.
-- **libnbd**: the libnbd version that added the call, where the table records one (webnbd's C
-  API follows libnbd 1.14; the calls it records came later).
+- **libnbd**: the libnbd version that added the call (none for webnbd's own); webnbd's C header
+  follows libnbd 1.14's and declares the later ones under their version.
 
 | call | C function | permitted states | in a browser | wasm | libnbd |
 | --- | --- | --- | --- | --- | --- |

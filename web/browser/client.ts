@@ -4,7 +4,7 @@
 // own; cookies and completion callbacks live here; the I/O happens in the worker. What each call
 // does here comes from its row in the API table (kind, where it runs, its aio twin).
 
-import { API, BLOCKING_FORM, isCallback, kindOf, type ApiName, type ArgKind, type Call, type Disagreeing } from '../core/api.js';
+import { API, BLOCKING_FORM, isCallback, kindOf, type ApiName, type ArgKind, type Call, type Disagreeing, type Row } from '../core/api.js';
 import { Commands, newCommand, type Command } from '../core/commands.js';
 import { NbdError, errno } from '../core/errors.js';
 import type { NbdHandle } from '../core/handle.js';
@@ -325,18 +325,13 @@ export class RemoteHandle {
   }
 
   static {
-    // Every other call's body, by its row: answered from the handle state here, run in the
-    // worker, or both; then libnbd's wrappers around all of them (the page traces what it runs).
+    // Every other call's body, by its row: its kind, then where it runs (answered from the handle
+    // state here, run in the worker, or both); then libnbd's wrappers around all of them.
     const body = (name: ApiName, call: Call): Body => {
       const at = layout(call);
       const local = (STATE_BODIES as Record<string, LocalBody>)[name];
       const sync = BLOCKING_FORM[name];
       const aio = call.aio as ApiName | undefined;
-      if (call.where === 'worker') {
-        return call.async
-          ? function (...args) { return this.#remote(name, at, args); }
-          : function (...args) { this.#forward(name, args); };
-      }
       if (call.kind === 'aio-command') return function (...args) { return this.#command(name, call, at, args); };
       if (call.kind === 'sync-command' && aio) {
         // The aio twin plus a wait; its arguments are the twin's without the completion callback.
@@ -349,26 +344,34 @@ export class RemoteHandle {
         };
       }
       if (call.kind === 'opt' && sync) return function (...args) { this.#aioOpt(sync, at, args); };
+      if (call.runs === 'worker') {
+        return call.async
+          ? function (...args) { return this.#remote(name, at, args); }
+          : function (...args) { this.#forward(name, args); };
+      }
       if (call.kind === 'connect') {
         return function (...args) {
           goto(this.#x.s, 'START', 'CONNECT');
           this.#forward(name, args);
         };
       }
-      if (local && call.where === 'page') return function (...args) { return local(this.#x.s, ...args); };
+      if (local && call.runs === 'page') return function (...args) { return local(this.#x.s, ...args); };
       if (local) {
         return function (...args) {
           local(this.#x.s, ...args);
           this.#forward(name, args);
         };
       }
-      throw new Error(`internal error: the page client has no body for ${name} (${call.kind}, ${call.where})`);
+      throw new Error(`internal error: the page client has no body for ${name} (${call.kind}, runs ${call.runs})`);
     };
     const proto = RemoteHandle.prototype as unknown as Record<string, Body>;
     for (const [name, call] of Object.entries(API) as [ApiName, Call][]) {
       if (!Object.prototype.hasOwnProperty.call(proto, name)) proto[name] = body(name, call);
     }
-    wrapCalls(RemoteHandle.prototype, (h: RemoteHandle) => h.#x, (call) => call.where === 'page');
+    // The page traces what the worker never sees by name: what runs here alone, the blocking
+    // commands (the worker sees their aio twins) and the aio options (it sees the blocking ones).
+    const traced = (call: Row) => call.runs === 'page' || call.kind === 'sync-command' || (call.kind === 'opt' && !call.async);
+    wrapCalls(RemoteHandle.prototype, (h: RemoteHandle) => h.#x, traced);
   }
 }
 

@@ -74,7 +74,7 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
 /** A call the page may post: one the table says runs in the worker; `kind` for commands. */
 function callable(name: string, kind?: 'aio-command'): ApiName {
   const call = Object.prototype.hasOwnProperty.call(API, name) ? API[name as ApiName] : undefined;
-  if (!call || call.where === 'page' || (kind && call.kind !== kind)) throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${name}`);
+  if (!call || call.runs === 'page' || (kind && call.kind !== kind)) throw new NbdError(errno.ENOTSUP, 'webnbd worker', `no such call: ${name}`);
   return name as ApiName;
 }
 

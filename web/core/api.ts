@@ -56,11 +56,11 @@ export type Kind =
   | 'lifecycle';
 
 /**
- * Where a call runs when the handle lives in a worker (web/browser): the page runs its body alone
- * and never posts it; the worker runs it, the page only guarding it; or both, the page first (on
- * its handle state, its cookies), then the worker.
+ * Where a call runs when the handle lives in a worker (web/browser): on the page alone, from its
+ * copy of the handle state or its cookies (nothing is posted); in the worker, the page only
+ * guarding it; or both: checked and kept on the page, carried out in the worker.
  */
-export type Where = 'page' | 'worker' | 'both';
+export type Runs = 'page' | 'worker' | 'both';
 
 /** The libnbd version that added a call; 'webnbd' for webnbd's own. */
 export type Version = `1.${number}` | 'webnbd';
@@ -79,7 +79,7 @@ export interface Row {
   cmd?: number;
   /** A blocking call's aio twin: its arguments are the twin's without the completion callback. */
   aio?: string;
-  where: Where;
+  runs: Runs;
   since: Version;
 }
 
@@ -96,30 +96,30 @@ const INFO = ['negotiating', 'connected', 'closed'] as const;
 const AFTER = ['connected', 'closed', 'dead'] as const;
 type States = readonly Permitted[] | undefined;
 
-const set = <const A extends Arg>(c: string, arg: A, since: Version, states?: States, where: Where = 'both') =>
-  ({ c, kind: 'setting', args: [arg], ret: 'void', states, where, since }) as const;
+const set = <const A extends Arg>(c: string, arg: A, since: Version, states?: States, runs: Runs = 'both') =>
+  ({ c, kind: 'setting', args: [arg], ret: 'void', states, runs, since }) as const;
 const get = <const R extends RetKind>(c: string, ret: R, since: Version, states?: States) =>
-  ({ c, kind: 'getter', args: [], ret, states, where: 'page', since }) as const;
-const is = (c: string, since: Version) => ({ c, kind: 'state', args: [], ret: 'bool', where: 'page', since }) as const;
+  ({ c, kind: 'getter', args: [], ret, states, runs: 'page', since }) as const;
+const is = (c: string, since: Version) => ({ c, kind: 'state', args: [], ret: 'bool', runs: 'page', since }) as const;
 const connect = <const W extends string, const A extends readonly Arg[]>(c: string, aio: W, args: A, since: Version) =>
-  ({ c, kind: 'connect', aio, args, ret: 'void', async: true, states: CREATED, where: 'worker', since }) as const;
+  ({ c, kind: 'connect', aio, args, ret: 'void', async: true, states: CREATED, runs: 'worker', since }) as const;
 const aioConnect = <const A extends readonly Arg[]>(c: string, args: A, since: Version) =>
-  ({ c, kind: 'connect', args, ret: 'void', states: CREATED, where: 'both', since }) as const;
+  ({ c, kind: 'connect', args, ret: 'void', states: CREATED, runs: 'both', since }) as const;
 const opt = <const W extends string, const A extends readonly Arg[], const R extends RetKind>(c: string, aio: W, args: A, ret: R, since: Version) =>
-  ({ c, kind: 'opt', aio, args, ret, async: true, states: NEG, where: 'worker', since }) as const;
+  ({ c, kind: 'opt', aio, args, ret, async: true, states: NEG, runs: 'worker', since }) as const;
 const aioOpt = <const A extends readonly Arg[]>(c: string, args: A, since: Version) =>
-  ({ c, kind: 'opt', args, ret: 'void', states: NEG, where: 'page', since }) as const;
+  ({ c, kind: 'opt', args, ret: 'void', states: NEG, runs: 'both', since }) as const;
 const aioCommand = <const A extends readonly Arg[]>(c: string, cmd: number, args: A, since: Version = '1.0') =>
-  ({ c, kind: 'aio-command', cmd, args, ret: 'cookie', states: CONNECTED, where: 'both', since }) as const;
+  ({ c, kind: 'aio-command', cmd, args, ret: 'cookie', states: CONNECTED, runs: 'both', since }) as const;
 const command = <const W extends string, const A extends readonly Arg[]>(c: string, aio: W, cmd: number, args: A, since: Version = '1.0') =>
-  ({ c, kind: 'sync-command', aio, cmd, args, ret: 'void', async: true, states: CONNECTED, where: 'page', since }) as const;
+  ({ c, kind: 'sync-command', aio, cmd, args, ret: 'void', async: true, states: CONNECTED, runs: 'both', since }) as const;
 
 const ROWS = {
   // Settings (libnbd's lib/handle.c, debug.c).
   setDebug: set('nbd_set_debug', 'bool', '1.0'),
   getDebug: get('nbd_get_debug', 'bool', '1.0'),
-  setDebugCallback: { c: 'nbd_set_debug_callback', kind: 'debug', args: ['debug'], ret: 'void', where: 'both', since: '1.0' },
-  clearDebugCallback: { c: 'nbd_clear_debug_callback', kind: 'debug', args: [], ret: 'void', where: 'both', since: '1.0' },
+  setDebugCallback: { c: 'nbd_set_debug_callback', kind: 'debug', args: ['debug'], ret: 'void', runs: 'both', since: '1.0' },
+  clearDebugCallback: { c: 'nbd_clear_debug_callback', kind: 'debug', args: [], ret: 'void', runs: 'both', since: '1.0' },
   setHandleName: set('nbd_set_handle_name', 'string', '1.0'),
   getHandleName: get('nbd_get_handle_name', 'string', '1.0'),
   setExportName: set('nbd_set_export_name', 'string', '1.0', CREATED_NEG),
@@ -150,8 +150,8 @@ const ROWS = {
   getOptMode: get('nbd_get_opt_mode', 'bool', '1.4'),
   addMetaContext: set('nbd_add_meta_context', 'string', '1.0', CREATED_NEG),
   getNrMetaContexts: get('nbd_get_nr_meta_contexts', 'int', '1.6'),
-  getMetaContext: { c: 'nbd_get_meta_context', kind: 'getter', args: ['int'], ret: 'string', where: 'page', since: '1.6' },
-  clearMetaContexts: { c: 'nbd_clear_meta_contexts', kind: 'setting', args: [], ret: 'void', states: CREATED_NEG, where: 'both', since: '1.6' },
+  getMetaContext: { c: 'nbd_get_meta_context', kind: 'getter', args: ['int'], ret: 'string', runs: 'page', since: '1.6' },
+  clearMetaContexts: { c: 'nbd_clear_meta_contexts', kind: 'setting', args: [], ret: 'void', states: CREATED_NEG, runs: 'both', since: '1.6' },
 
   // Connecting (lib/connect.c).
   connectUri: connect('nbd_connect_uri', 'aioConnectUri', ['string'], '1.0'),
@@ -183,11 +183,11 @@ const ROWS = {
   aioIsProcessing: is('nbd_aio_is_processing', '1.0'),
   aioIsDead: is('nbd_aio_is_dead', '1.0'),
   aioIsClosed: is('nbd_aio_is_closed', '1.0'),
-  connectionState: { c: 'nbd_connection_state', kind: 'state', args: [], ret: 'string', where: 'page', since: '1.0' },
+  connectionState: { c: 'nbd_connection_state', kind: 'state', args: [], ret: 'string', runs: 'page', since: '1.0' },
 
   // What the server said about the export (lib/flags.c).
   getSize: get('nbd_get_size', 'u64', '1.0', INFO),
-  getBlockSize: { c: 'nbd_get_block_size', kind: 'getter', args: ['int'], ret: 'int', states: INFO, where: 'page', since: '1.4' },
+  getBlockSize: { c: 'nbd_get_block_size', kind: 'getter', args: ['int'], ret: 'int', states: INFO, runs: 'page', since: '1.4' },
   isReadOnly: get('nbd_is_read_only', 'bool', '1.0', INFO),
   canFlush: get('nbd_can_flush', 'bool', '1.0', INFO),
   canFua: get('nbd_can_fua', 'bool', '1.0', INFO),
@@ -199,7 +199,7 @@ const ROWS = {
   canMultiConn: get('nbd_can_multi_conn', 'bool', '1.0', INFO),
   canCache: get('nbd_can_cache', 'bool', '1.0', INFO),
   canBlockStatusPayload: get('nbd_can_block_status_payload', 'bool', '1.18', INFO),
-  canMetaContext: { c: 'nbd_can_meta_context', kind: 'getter', args: ['string'], ret: 'bool', states: INFO, where: 'page', since: '1.0' },
+  canMetaContext: { c: 'nbd_can_meta_context', kind: 'getter', args: ['string'], ret: 'bool', states: INFO, runs: 'page', since: '1.0' },
   getProtocol: get('nbd_get_protocol', 'string', '1.2', INFO),
   getCanonicalExportName: get('nbd_get_canonical_export_name', 'string', '1.4', INFO),
   getExportDescription: get('nbd_get_export_description', 'string', '1.4', INFO),
@@ -230,15 +230,15 @@ const ROWS = {
   aioBlockStatus64: aioCommand('nbd_aio_block_status_64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], '1.20'),
 
   // Completion and waiting (lib/aio.c, lib/poll.c).
-  aioCommandCompleted: { c: 'nbd_aio_command_completed', kind: 'completion', args: ['cookie'], ret: 'bool', states: AFTER, where: 'page', since: '1.0' },
-  aioPeekCommandCompleted: { c: 'nbd_aio_peek_command_completed', kind: 'completion', args: [], ret: 'cookie', states: AFTER, where: 'page', since: '1.0' },
-  aioInFlight: { c: 'nbd_aio_in_flight', kind: 'completion', args: [], ret: 'int', states: AFTER, where: 'page', since: '1.0' },
-  poll: { c: 'nbd_poll', kind: 'poll', args: ['timeout?'], ret: 'int', async: true, where: 'both', since: '1.0' },
+  aioCommandCompleted: { c: 'nbd_aio_command_completed', kind: 'completion', args: ['cookie'], ret: 'bool', states: AFTER, runs: 'page', since: '1.0' },
+  aioPeekCommandCompleted: { c: 'nbd_aio_peek_command_completed', kind: 'completion', args: [], ret: 'cookie', states: AFTER, runs: 'page', since: '1.0' },
+  aioInFlight: { c: 'nbd_aio_in_flight', kind: 'completion', args: [], ret: 'int', states: AFTER, runs: 'page', since: '1.0' },
+  poll: { c: 'nbd_poll', kind: 'poll', args: ['timeout?'], ret: 'int', async: true, runs: 'both', since: '1.0' },
 
   // Ending (lib/disconnect.c, lib/handle.c).
-  aioDisconnect: { c: 'nbd_aio_disconnect', kind: 'lifecycle', args: ['flags?'], ret: 'void', states: CONNECTED, where: 'worker', since: '1.0' },
-  shutdown: { c: 'nbd_shutdown', kind: 'lifecycle', args: ['flags?'], ret: 'void', async: true, states: ['negotiating', 'connected'], where: 'worker', since: '1.0' },
-  close: { c: 'nbd_close', kind: 'lifecycle', args: [], ret: 'void', where: 'both', since: '1.0' },
+  aioDisconnect: { c: 'nbd_aio_disconnect', kind: 'lifecycle', args: ['flags?'], ret: 'void', states: CONNECTED, runs: 'worker', since: '1.0' },
+  shutdown: { c: 'nbd_shutdown', kind: 'lifecycle', args: ['flags?'], ret: 'void', async: true, states: ['negotiating', 'connected'], runs: 'worker', since: '1.0' },
+  close: { c: 'nbd_close', kind: 'lifecycle', args: [], ret: 'void', runs: 'both', since: '1.0' },
 } as const satisfies Record<string, Row>;
 
 type Rows = typeof ROWS;
