@@ -39,6 +39,11 @@ const packages = {
   nginx: ['/usr/sbin/nginx'],
   e2fsprogs: ['/sbin/mke2fs'], // nbdkit-linuxdisk-plugin runs /sbin/mke2fs
   'man-db': ['/usr/bin/man'], // nbdkit and libnbd document themselves in man pages
+  // The filesystem tests build images with these and read them back as the truth.
+  dosfstools: ['/sbin/mkfs.vfat'],
+  mtools: ['/usr/bin/mcopy', '/usr/bin/mdir'],
+  genisoimage: ['/usr/bin/genisoimage', '/usr/bin/isoinfo'],
+  xorriso: ['/usr/bin/xorriso'],
 };
 
 function fail(message) {

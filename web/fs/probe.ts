@@ -1,7 +1,8 @@
 // Filesystem and container signatures at the start of a partition (what blkid would call TYPE),
 // with the label and UUID where the format keeps them. Pure: reads through a Reader.
 
-import type { Reader } from './partitions.js';
+import { ascii, field, hex, le16, le32, uuid } from './bytes.js';
+import type { Reader } from './device.js';
 
 export interface Signature {
   /** blkid's name for it: ext2, ext3, ext4, vfat, ntfs, exfat, iso9660, swap, crypto_LUKS, xfs, btrfs, LVM2_member, squashfs. */
@@ -12,21 +13,6 @@ export interface Signature {
   uuid?: string;
 }
 
-const ascii = (b: Uint8Array, o: number, n: number) => String.fromCharCode(...b.subarray(o, o + n));
-/** A fixed-size text field: up to the first NUL, trailing spaces dropped. */
-const field = (b: Uint8Array, o: number, n: number) => {
-  const s = new TextDecoder().decode(b.subarray(o, o + n));
-  const z = s.indexOf('\0');
-  return (z >= 0 ? s.slice(0, z) : s).trimEnd();
-};
-const le16 = (b: Uint8Array, o: number) => b[o]! | (b[o + 1]! << 8);
-const le32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-/** A UUID stored as 16 bytes in order (ext*, xfs, btrfs, swap). */
-const uuid = (b: Uint8Array, o: number) => {
-  const h = hex(b.subarray(o, o + 16));
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-};
 const withLabel = (s: Signature, label: string): Signature => (label ? { ...s, label } : s);
 
 /** What is at `start` (a partition of `size` bytes), or null when nothing known is there. */

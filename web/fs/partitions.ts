@@ -2,7 +2,10 @@
 // section 5.3), read through any `read(offset, length)`. Pure: no DOM, no I/O of its own, so the
 // same code runs in the page and in Node tests.
 
-export type Reader = (offset: bigint, length: number) => Promise<Uint8Array>;
+import { hex as lowerHex, le16, le32, le64 } from './bytes.js';
+import type { Reader } from './device.js';
+
+export type { Reader };
 
 export interface Partition {
   /** As Linux numbers them: MBR primaries 1-4 by slot, logical partitions from 5; GPT entries from 1. */
@@ -66,10 +69,7 @@ const GPT_TYPES: Record<string, string> = {
   '83BD6B9D-7F41-11DC-BE0B-001560B84F0F': 'FreeBSD boot',
 };
 
-const le16 = (b: Uint8Array, o: number) => b[o]! | (b[o + 1]! << 8);
-const le32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const le64 = (b: Uint8Array, o: number) => BigInt(le32(b, o)) | (BigInt(le32(b, o + 4)) << 32n);
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('').toUpperCase();
+const hex = (b: Uint8Array) => lowerHex(b).toUpperCase();
 
 /** A GUID as text: its first three fields are little-endian on disk. */
 export function guid(b: Uint8Array, o = 0): string {
