@@ -34,11 +34,12 @@ async function withDisk<T>(uri: string, body: (disk: Device, layout: Layout) => 
   }
 }
 
-/** URI [PARTITION] PATH…: a partition is anything before the first path (paths start with "/"). */
+/** URI [PARTITION] PATH…: paths start with "/"; a partition does not, or is /dev/sdaN before a path. */
 function split(cmd: string, positionals: string[]): { uri: string; partition: string | undefined; paths: string[] } {
   const [uri, ...rest] = positionals;
   if (uri === undefined) throw new UsageError(`${cmd}: missing NBD URI (see 'webnbd ${cmd} --help')`);
-  const partition = rest[0] !== undefined && !rest[0].startsWith('/') ? rest.shift() : undefined;
+  const first = rest[0];
+  const partition = first !== undefined && (!first.startsWith('/') || (rest.length > 1 && /^\/dev\/sda\d*$/.test(first))) ? rest.shift() : undefined;
   if (rest.length === 0) throw new UsageError(`${cmd}: missing PATH (see 'webnbd ${cmd} --help')`);
   const bad = rest.find((p) => !p.startsWith('/'));
   if (bad !== undefined) throw new UsageError(`${cmd}: paths start with '/': ${bad}`);
