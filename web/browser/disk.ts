@@ -155,7 +155,10 @@ export class Disk {
   }
 }
 
-/** A block as extents: runs of two or more all-zero 16-byte lines are STATE_ZERO, the rest data. */
+/**
+ * A block as extents: all-zero 16-byte lines are STATE_ZERO, the rest data. Single lines count:
+ * next to a zero run from block status they belong to its "*", as hexdump -C would squeeze them.
+ */
 function zeroRuns(b: Uint8Array): { length: bigint; flags: number }[] {
   const out: { length: bigint; flags: number }[] = [];
   const push = (length: number, flags: number) => {
@@ -171,10 +174,10 @@ function zeroRuns(b: Uint8Array): { length: bigint; flags: number }[] {
       run += 16;
       continue;
     }
-    push(run, run >= 32 ? STATE_ZERO : 0);
+    push(run, run >= 16 ? STATE_ZERO : 0);
     run = 0;
     push(Math.min(16, b.length - at), 0);
   }
-  push(run, run >= 32 ? STATE_ZERO : 0);
+  push(run, run >= 16 ? STATE_ZERO : 0);
   return out;
 }

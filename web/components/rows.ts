@@ -156,7 +156,7 @@ export class LazyRows implements RowSource {
     if (p >= end) return this.#hasEnd ? { kind: 'end', pos: end, next: end } : this.rowAt(end - 1n);
     const x = start + ((p - start) / 16n) * 16n;
     if (x + 16n > end) return { kind: 'short', pos: x, next: end };
-    const z = this.disk.extents.zeroAround(x) ?? this.disk.readZeros.zeroAround(x);
+    const z = this.#zeroAround(x);
     if (z && z.end >= x + 16n) {
       // A run is cut at the anchor, so that the line gone to is shown, not hidden in a "*".
       const a = this.#anchor;
@@ -168,6 +168,28 @@ export class LazyRows implements RowSource {
       }
     }
     return { kind: 'line', pos: x, next: x + 16n };
+  }
+
+  /**
+   * The zero region around x, from block status and from data read, joined: where a run known from
+   * one meets or overlaps a run known from the other, they are one run, shown as one line and one
+   * "*" (hexdump -C never prints two "*" in a row).
+   */
+  #zeroAround(x: bigint): { start: bigint; end: bigint } | null {
+    const maps = [this.disk.extents, this.disk.readZeros];
+    const z0 = maps[0]!.zeroAround(x) ?? maps[1]!.zeroAround(x);
+    if (!z0) return null;
+    const z = { ...z0 };
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const m of maps) {
+        const after = m.zeroAround(z.end);
+        if (after && after.end > z.end) [z.end, grew] = [after.end, true];
+        const before = z.start > 0n ? m.zeroAround(z.start - 1n) : null;
+        if (before && before.start < z.start) [z.start, grew] = [before.start, true];
+      }
+    }
+    return z;
   }
 
   after(r: Row): Row | null {

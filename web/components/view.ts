@@ -56,6 +56,8 @@ export class DumpView {
   #dragging = false;
   /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
+  /** Showing the end (End, or scrolled to the bottom): the page stays full as rows reshape. */
+  #atEnd = false;
 
   constructor(readonly host: ViewHost) {
     this.dump.setAttribute('role', 'presentation');
@@ -77,7 +79,7 @@ export class DumpView {
     source?.anchor?.(at);
     this.#height = -1;
     this.#top = source ? source.rowAt(at) : null;
-    this.#clamp = at === source?.end;
+    this.#clamp = this.#atEnd = at === source?.end;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
     this.render();
@@ -90,7 +92,7 @@ export class DumpView {
     this.#source.anchor?.(p);
     this.#top = this.#source.rowAt(p);
     // Going to an offset puts it at the top, even near the end; the end itself fills the page.
-    this.#clamp = p >= this.#source.end;
+    this.#clamp = this.#atEnd = p >= this.#source.end;
     this.render();
   }
 
@@ -140,7 +142,12 @@ export class DumpView {
   /** The top row that shows the last row at the bottom of the screen. */
   #lastTop(source: RowSource): Row {
     let r = source.rowAt(source.end);
-    for (let i = 1; i < this.pageRows; i++) r = source.before(r) ?? r;
+    for (let i = 1; i < this.pageRows; i++) {
+      const b = source.before(r);
+      // A "*" cannot open the page, and its line would not fit: the page starts after it.
+      if (!b || (b.kind === 'star' && i === this.pageRows - 1)) break;
+      r = b;
+    }
     return r;
   }
 
@@ -160,7 +167,9 @@ export class DumpView {
     const last = this.#lastTop(source);
     // Layouts change as block status arrives: re-find the top row by its offset.
     let top = source.rowAt(this.#top.pos);
-    if (this.#clamp && top.pos > last.pos) top = last;
+    // A "*" never opens the page: the line it repeats goes first, as hexdump -C would print it.
+    if (top.kind === 'star') top = source.before(top) ?? top;
+    if ((this.#clamp && top.pos > last.pos) || this.#atEnd) top = last;
     this.#clamp = false;
     this.#top = top;
     const rows: Row[] = [];
@@ -272,9 +281,14 @@ export class DumpView {
     if (!source || !this.#top) return false;
     const last = this.#lastTop(source);
     let r = this.#top;
-    for (; n > 0 && r.pos < last.pos; n--) r = source.after(r) ?? r;
+    for (; n > 0 && r.pos < last.pos; n--) {
+      r = source.after(r) ?? r;
+      // A "*" is never the first row on screen (render shows its line instead): step over it.
+      if (r.kind === 'star' && r.pos < last.pos) r = source.after(r) ?? r;
+    }
     for (; n < 0; n++) r = source.before(r) ?? r;
     if (r.pos === this.#top.pos) return false;
+    this.#atEnd = r.pos >= last.pos;
     this.#top = r;
     this.#clamp = true;
     this.render();
@@ -339,6 +353,7 @@ export class DumpView {
     if (Math.abs(f - now) * max <= 1.5) return;
     this.#top = source.at(f * span);
     this.#clamp = true;
+    this.#atEnd = f >= 1;
     this.render(true);
   }
 
