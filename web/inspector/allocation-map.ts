@@ -1,6 +1,7 @@
 // The allocation map: the whole disk as a grid of cells coloured from block status (data, zero,
 // hole), drawn while it builds with a progress bar, a marker where the hexdump is, and a click on a
 // cell jumps there. Block status goes through the shared Disk, so the hexdump profits from it too.
+// Partitions are drawn as bands under their cells, and a chosen file's extents as outlined cells.
 
 import type { Disk } from '../browser/disk.js';
 import { STATE_HOLE, STATE_ZERO } from '../browser/extents.js';
@@ -14,6 +15,12 @@ const PARALLEL = 4;
 const STRETCH = 64n << 30n;
 
 type Kind = 'data' | 'zero' | 'hole';
+
+/** A stretch of the disk drawn over the cells: a partition (band) or a file's extent (outline). */
+export interface Overlay {
+  start: bigint;
+  end: bigint;
+}
 const kindOf = (flags: number): Kind => (flags & STATE_HOLE ? 'hole' : flags & STATE_ZERO ? 'zero' : 'data');
 
 export class AllocationMap {
@@ -24,6 +31,8 @@ export class AllocationMap {
   #disk: Disk | null = null;
   #abort: { aborted: boolean } = { aborted: false };
   #frame = 0;
+  #partitions: Overlay[] = [];
+  #file: Overlay[] = [];
   /** Called with the byte offset of a clicked cell. */
   onJump: (offset: bigint) => void = () => {};
 
@@ -88,6 +97,13 @@ export class AllocationMap {
     }
   }
 
+  /** Draw partitions as bands under their cells (colours cycle), and a file's extents outlined. */
+  overlay(partitions: Overlay[] | null, file: Overlay[] | null): void {
+    if (partitions) this.#partitions = partitions;
+    if (file) this.#file = file;
+    this.draw();
+  }
+
   stop(): void {
     this.#abort.aborted = true;
     cancelAnimationFrame(this.#frame);
@@ -134,18 +150,70 @@ export class AllocationMap {
         bytes[k][i]! += Number(hi - lo);
       }
     }
-    const cw = w / COLS;
-    const ch = h / ROWS;
+    // Whole-pixel cell edges that never overlap: overlapping translucent cells drew stripes.
+    const xs = Array.from({ length: COLS + 1 }, (_, c) => Math.round((c * w) / COLS));
+    const ys = Array.from({ length: ROWS + 1 }, (_, r) => Math.round((r * h) / ROWS));
+    const gapX = w / COLS > 3 ? 1 : 0;
+    const gapY = h / ROWS > 3 ? 1 : 0;
+    const box = (i: number) => {
+      const c = i % COLS;
+      const r = Math.floor(i / COLS);
+      return { x: xs[c]!, y: ys[r]!, w: xs[c + 1]! - xs[c]! - gapX, h: ys[r + 1]! - ys[r]! - gapY };
+    };
     for (let i = 0; i < cells; i++) {
       if (BigInt(i) * cell >= disk.size) break;
       const { data, zero, hole } = { data: bytes.data[i]!, zero: bytes.zero[i]!, hole: bytes.hole[i]! };
-      // Any data at all shows: a cell of 1 GiB with 4 KiB of data is not empty.
-      ctx.fillStyle = data > 0 ? paint.data : zero + hole === 0 ? paint.unknown : zero >= hole ? paint.zero : paint.hole;
-      ctx.globalAlpha = data > 0 ? 0.45 + 0.55 * Math.min(1, data / Number(cell)) : 1;
-      const x = (i % COLS) * cw;
-      const y = Math.floor(i / COLS) * ch;
-      ctx.fillRect(Math.floor(x), Math.floor(y), Math.ceil(cw) - (cw > 3 ? 1 : 0), Math.ceil(ch) - (ch > 3 ? 1 : 0));
+      // Any data at all shows: a cell of 1 GiB with 4 KiB of data is not empty. Lighter cells hold
+      // less data: mixed with the hole colour, not drawn translucent over the page.
+      const fill = data > 0 ? paint.data : zero + hole === 0 ? paint.unknown : zero >= hole ? paint.zero : paint.hole;
+      const share = data > 0 ? Math.round((0.45 + 0.55 * Math.min(1, data / Number(cell))) * 100) : 100;
+      ctx.fillStyle = share < 100 ? mix(fill, paint.hole, share) : fill;
+      const b = box(i);
+      ctx.fillRect(b.x, b.y, b.w, b.h);
     }
-    ctx.globalAlpha = 1;
+    const cellsOf = (o: Overlay) => {
+      const first = Number(o.start / cell);
+      const last = Math.min(cells - 1, Number((o.end > o.start ? o.end - 1n : o.start) / cell));
+      return { first, last };
+    };
+    const bands = ['#e5534b', '#57ab5a', '#c69026', '#986ee2'];
+    this.#partitions.forEach((p, k) => {
+      ctx.fillStyle = bands[k % bands.length]!;
+      const { first, last } = cellsOf(p);
+      for (let i = first; i <= last; i++) {
+        const b = box(i);
+        ctx.fillRect(b.x, b.y + b.h - Math.max(2, Math.round(b.h / 4)), b.w, Math.max(2, Math.round(b.h / 4)));
+      }
+    });
+    ctx.strokeStyle = colour('--map-file', '#f0883e');
+    ctx.lineWidth = Math.max(1, Math.round(devicePixelRatio));
+    for (const e of this.#file) {
+      const { first, last } = cellsOf(e);
+      for (let i = first; i <= last; i++) {
+        const b = box(i);
+        ctx.strokeRect(b.x + 0.5, b.y + 0.5, b.w - 1, b.h - 1);
+      }
+    }
   }
 }
+
+/** `a` mixed with `b`, `percent` of `a`, as one opaque colour (drawn once on a 1×1 canvas). */
+function mix(a: string, b: string, percent: number): string {
+  const key = `${a}|${b}|${percent}`;
+  let v = MIXED.get(key);
+  if (v === undefined) {
+    const ctx = (scratch ??= new OffscreenCanvas(1, 1).getContext('2d', { willReadFrequently: true })!);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = b;
+    ctx.fillRect(0, 0, 1, 1);
+    ctx.globalAlpha = percent / 100;
+    ctx.fillStyle = a;
+    ctx.fillRect(0, 0, 1, 1);
+    const [r, g, bl] = ctx.getImageData(0, 0, 1, 1).data;
+    v = `rgb(${r}, ${g}, ${bl})`;
+    MIXED.set(key, v);
+  }
+  return v;
+}
+const MIXED = new Map<string, string>();
+let scratch: OffscreenCanvasRenderingContext2D | null = null;

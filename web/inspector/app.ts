@@ -10,12 +10,16 @@ import { probe, type Signature } from '../fs/probe.js';
 import { readPartitionTable, type Partition, type PartitionTable } from '../fs/partitions.js';
 import { saveRange } from './save-range.js';
 import { inspectServer, type ServerView } from './server.js';
-import { humanSize, parseOffset, plainError, refuseUri } from './human.js';
+import { humanSize, parseOffset, plainError, refuseUri, visible } from './human.js';
+import { FileBrowser } from './files.js';
+import { READABLE, type Place } from '../fs/layout.js';
 
 const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
 const text = (tag: string, s: string, cls?: string): HTMLElement => {
   const e = document.createElement(tag);
-  e.textContent = s; // never innerHTML: names, descriptions and labels come from the server
+  // Never innerHTML: names, descriptions and labels come from the server or the disk, and
+  // characters that would reorder or hide the text around them are shown for what they are.
+  e.textContent = visible(s);
   if (cls) e.className = cls;
   return e;
 };
@@ -23,6 +27,11 @@ const text = (tag: string, s: string, cls?: string): HTMLElement => {
 export class Inspector {
   readonly dump = $<NbdHexdumpElement>('#dump');
   readonly map = new AllocationMap($('#map'));
+  readonly files = new FileBrowser($('#files'), {
+    map: this.map,
+    goTo: (o, n) => this.goTo(o, n),
+    located: (part, path) => this.#locate(part, path),
+  });
   readonly #form = $<HTMLFormElement>('#connect');
   readonly #error = $<HTMLParagraphElement>('#error');
   #src = '';
@@ -60,16 +69,26 @@ export class Inspector {
     const q = new URLSearchParams(location.search);
     const src = q.get('src');
     if (!src) return;
-    await this.open(src, q.get('export'), parseOffset(q.get('offset') ?? '0') ?? 0n, false);
+    await this.open(src, q.get('export'), parseOffset(q.get('offset') ?? '0') ?? 0n, false, q.get('part'), q.get('path'));
+  }
+
+  /** The file browser's partition and path, kept in the URL. */
+  #locate(part: string | null, path: string | null): void {
+    const u = new URL(location.href);
+    for (const [k, v] of [['part', part], ['path', path]] as const) {
+      if (v === null) u.searchParams.delete(k);
+      else u.searchParams.set(k, v);
+    }
+    if (u.href !== location.href) history.replaceState(null, '', u);
   }
 
   showError(message: string | null): void {
     this.#error.hidden = message === null;
-    this.#error.textContent = message ?? '';
+    this.#error.textContent = visible(message ?? '');
   }
 
   /** Connect to `src` and show `exportName` (the URI's own when null) from `position`. */
-  async open(src: string, exportName: string | null, position: bigint, push: boolean): Promise<void> {
+  async open(src: string, exportName: string | null, position: bigint, push: boolean, part: string | null = null, path: string | null = null): Promise<void> {
     const gen = ++this.#gen;
     this.#input.value = src;
     const refused = refuseUri(src);
@@ -88,6 +107,8 @@ export class Inspector {
     this.#src = src.trim();
     this.#export = exportName;
     this.#setUrl(position, push);
+    this.files.close();
+    this.#locate(part, path);
     $<HTMLElement>('main').hidden = false;
     this.#clearPanels();
     this.dump.position = position;
@@ -106,7 +127,7 @@ export class Inspector {
       if (gen !== this.#gen) return;
       this.#disk = disk;
       this.map.mark(this.dump.position);
-      await Promise.all([this.#showPartitions(disk, gen), this.map.build(disk), server]);
+      await Promise.all([this.#showPartitions(disk, gen, part, path), this.map.build(disk), server]);
     } catch (e) {
       if (gen === this.#gen) this.#failed(e);
     }
@@ -122,10 +143,10 @@ export class Inspector {
     }
   }
 
-  /** Scroll the hexdump to byte `o` and mark it. */
-  goTo(o: bigint): void {
+  /** Scroll the hexdump to byte `o` and mark it (and the `length` bytes from it). */
+  goTo(o: bigint, length = 1n): void {
     this.dump.position = o;
-    this.dump.selection = { start: o, end: o + 1n };
+    this.dump.selection = { start: o, end: o + (length > 0n ? length : 1n) };
     this.dump.focus();
   }
 
@@ -174,13 +195,13 @@ export class Inspector {
         list.append(li);
       }
     } else {
-      note.textContent = `The server would not list its exports${v.listError ? `: ${v.listError.message}` : '.'}`;
+      note.textContent = visible(`The server would not list its exports${v.listError ? `: ${v.listError.message}` : '.'}`);
     }
-    $('#info pre').textContent = v.info ?? (v.infoError ? plainError(v.infoError) : '');
+    $('#info pre').textContent = visible(v.info ?? (v.infoError ? plainError(v.infoError) : ''));
     if (v.infoError) this.showError(plainError(v.infoError, `for export “${this.#export ?? ''}”`));
   }
 
-  async #showPartitions(disk: Disk, gen: number): Promise<void> {
+  async #showPartitions(disk: Disk, gen: number, part: string | null, path: string | null): Promise<void> {
     const read = (o: bigint, n: number) => disk.read(o, o + BigInt(n) > disk.size ? disk.size : o + BigInt(n));
     const table = await readPartitionTable(read, disk.size);
     if (gen !== this.#gen) return;
@@ -190,17 +211,46 @@ export class Inspector {
     if (table.scheme === 'none') {
       const fs = await probe(read, 0n, disk.size);
       if (gen !== this.#gen) return;
-      note.textContent = fs ? `No partition table; the whole disk is ${describe(fs)}.` : 'No partition table, and no filesystem recognised at the start of the disk.';
+      note.textContent = visible(fs ? `No partition table; the whole disk is ${describe(fs)}.` : 'No partition table, and no filesystem recognised at the start of the disk.');
+      const place: Place = { device: '/dev/sda', partition: null, start: 0n, size: disk.size, signature: fs };
+      if (fs && READABLE.has(fs.type)) note.append(' ', this.#browseButton(disk, place));
+      if (part === 'disk') await this.files.open(disk, place, path ?? '/');
       return;
     }
     const ss = table.sectorSize;
     note.textContent = `${table.scheme === 'gpt' ? 'GPT' : 'MBR'} partition table${table.diskGuid ? `, disk ${table.diskGuid}` : ''}, ${ss}-byte sectors.${table.warnings.length ? ` Warning: ${table.warnings.join('; ')}.` : ''}`;
     $('#partitions table').toggleAttribute('hidden', false);
     for (const p of table.partitions) body.append(this.#partitionRow(p, ss));
+    this.map.overlay(table.partitions.filter((p) => !p.extended).map((p) => ({ start: p.start, end: p.start + p.size })), null);
     await Promise.all(table.partitions.map(async (p, i) => {
       const cell = body.children[i]!.lastElementChild!;
-      if (gen === this.#gen) cell.textContent = p.extended ? '(logical partitions)' : await this.#contents(read, p);
+      if (p.extended) {
+        if (gen === this.#gen) cell.textContent = '(logical partitions)';
+        return;
+      }
+      const fs = await probe(read, p.start, p.size).catch(() => null);
+      const what = await this.#contents(read, p);
+      if (gen !== this.#gen) return;
+      cell.textContent = visible(what);
+      const place: Place = { device: `/dev/sda${p.number}`, partition: p, start: p.start, size: p.size, signature: fs };
+      if (fs && READABLE.has(fs.type) && p.start + p.size <= disk.size) {
+        cell.append(' ', this.#browseButton(disk, place));
+        if (part === String(p.number)) await this.files.open(disk, place, path ?? '/');
+      }
     }));
+  }
+
+  /** "Browse files" for a filesystem the file browser can read. */
+  #browseButton(disk: Disk, place: Place): HTMLButtonElement {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'browse';
+    b.textContent = 'Browse files';
+    b.addEventListener('click', (e) => {
+      e.stopPropagation();
+      void this.files.open(disk, place).then(() => this.#locate(place.partition ? String(place.partition.number) : 'disk', '/'));
+    });
+    return b;
   }
 
   /** What a partition holds: a filesystem, a partition table of its own, or nothing known. */

@@ -70,3 +70,14 @@ export function plainError(err: unknown, where = ''): string {
       return e.message;
   }
 }
+
+/** Characters that reorder or hide text (bidirectional controls, zero-width and other format characters) and control characters. */
+const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+
+/**
+ * Text from a disk or a server, safe to show: characters that would reorder or hide what is around
+ * them ("abc\u202Efdp.exe" reads "abcexe.pdf") are shown as ⟨U+202E⟩ instead. Tabs and newlines stay.
+ */
+export function visible(s: string): string {
+  return s.replace(HIDDEN, (c) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`);
+}
