@@ -16,6 +16,9 @@ const STRETCH = 64n << 30n;
 
 type Kind = 'data' | 'zero' | 'hole';
 
+/** Colours of partition boundaries on the map (and of their keys), in table order. */
+export const PARTITION_COLOURS = ['#e5534b', '#57ab5a', '#c69026', '#986ee2', '#39c5cf'];
+
 /** A stretch of the disk drawn over the cells: a partition (band) or a file's extent (outline). */
 export interface Overlay {
   start: bigint;
@@ -153,8 +156,9 @@ export class AllocationMap {
     // Whole-pixel cell edges that never overlap: overlapping translucent cells drew stripes.
     const xs = Array.from({ length: COLS + 1 }, (_, c) => Math.round((c * w) / COLS));
     const ys = Array.from({ length: ROWS + 1 }, (_, r) => Math.round((r * h) / ROWS));
-    const gapX = w / COLS > 3 ? 1 : 0;
-    const gapY = h / ROWS > 3 ? 1 : 0;
+    // Gaps between cells only where cells are large: thin gaps read as stripes (in dark mode most).
+    const gapX = w / COLS >= 8 ? 1 : 0;
+    const gapY = h / ROWS >= 8 && gapX ? 1 : 0;
     const box = (i: number) => {
       const c = i % COLS;
       const r = Math.floor(i / COLS);
@@ -176,14 +180,15 @@ export class AllocationMap {
       const last = Math.min(cells - 1, Number((o.end > o.start ? o.end - 1n : o.start) / cell));
       return { first, last };
     };
-    const bands = ['#e5534b', '#57ab5a', '#c69026', '#986ee2'];
+    // Where each partition starts and ends: a bar down the left of its first cell and the right of its last.
+    const bar = Math.max(2, Math.round(devicePixelRatio * 2));
     this.#partitions.forEach((p, k) => {
-      ctx.fillStyle = bands[k % bands.length]!;
+      ctx.fillStyle = PARTITION_COLOURS[k % PARTITION_COLOURS.length]!;
       const { first, last } = cellsOf(p);
-      for (let i = first; i <= last; i++) {
-        const b = box(i);
-        ctx.fillRect(b.x, b.y + b.h - Math.max(2, Math.round(b.h / 4)), b.w, Math.max(2, Math.round(b.h / 4)));
-      }
+      const a = box(first);
+      const z = box(last);
+      ctx.fillRect(a.x, a.y, bar, ys[Math.floor(first / COLS) + 1]! - a.y);
+      ctx.fillRect(z.x + z.w - bar, z.y, bar, ys[Math.floor(last / COLS) + 1]! - z.y);
     });
     ctx.strokeStyle = colour('--map-file', '#f0883e');
     ctx.lineWidth = Math.max(1, Math.round(devicePixelRatio));

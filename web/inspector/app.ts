@@ -5,7 +5,7 @@
 import { acquire, release, resolveUri } from '../browser/connections.js';
 import type { Disk } from '../browser/disk.js';
 import type { NbdHexdumpElement } from '../components/nbd-hexdump.js';
-import { AllocationMap } from './allocation-map.js';
+import { AllocationMap, PARTITION_COLOURS } from './allocation-map.js';
 import { probe, type Signature } from '../fs/probe.js';
 import { readPartitionTable, type Partition, type PartitionTable } from '../fs/partitions.js';
 import { saveRange } from './save-range.js';
@@ -152,6 +152,8 @@ export class Inspector {
 
   #clearPanels(): void {
     this.map.stop();
+    this.map.overlay([], []);
+    $('#map .keys').querySelectorAll('.part').forEach((e) => e.remove());
     $('#exports ul').replaceChildren();
     $('#exports .note').textContent = 'Listing…';
     $('#info pre').textContent = '';
@@ -221,7 +223,14 @@ export class Inspector {
     note.textContent = `${table.scheme === 'gpt' ? 'GPT' : 'MBR'} partition table${table.diskGuid ? `, disk ${table.diskGuid}` : ''}, ${ss}-byte sectors.${table.warnings.length ? ` Warning: ${table.warnings.join('; ')}.` : ''}`;
     $('#partitions table').toggleAttribute('hidden', false);
     for (const p of table.partitions) body.append(this.#partitionRow(p, ss));
-    this.map.overlay(table.partitions.filter((p) => !p.extended).map((p) => ({ start: p.start, end: p.start + p.size })), null);
+    const drawn = table.partitions.filter((p) => !p.extended);
+    this.map.overlay(drawn.map((p) => ({ start: p.start, end: p.start + p.size })), null);
+    $('#map .keys').querySelectorAll('.part').forEach((e) => e.remove());
+    drawn.forEach((p, k) => {
+      const key = text('span', `partition ${p.number}`, 'part');
+      key.style.setProperty('--part-colour', PARTITION_COLOURS[k % PARTITION_COLOURS.length]!);
+      $('#map .keys').append(key);
+    });
     await Promise.all(table.partitions.map(async (p, i) => {
       const cell = body.children[i]!.lastElementChild!;
       if (p.extended) {

@@ -12,7 +12,7 @@ export function humanSize(n: bigint): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${n} bytes` : `${v < 10 && v !== Math.floor(v) ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+  return u === 0 ? `${n} byte${n === 1n ? "" : "s"}` : `${v < 10 && v !== Math.floor(v) ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
 
 const SUFFIX: Record<string, bigint> = { '': 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n };
