@@ -143,6 +143,26 @@ describe('ext4 partition', () => {
     expect(errors).toEqual([]);
   });
 
+  it('structures: GPT entry and ext superblock fields as partx and blkid read them; hover marks a field\'s bytes, a byte names its field', async () => {
+    const partUuid = execFileSync('partx', ['-g', '-o', 'UUID', '-n', '1', disk.image()]).toString().trim().toUpperCase();
+    const fsUuid = /^UUID=(\S+)/m.exec(execFileSync('blkid', ['-p', '-o', 'export', ext]).toString())![1]!;
+    const rows = await page.$$eval('#structure tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent).join(' | ')));
+    expect(rows).toContain(`+16 | unique GUID | ${partUuid}`);
+    expect(rows).toContain(`+104 | UUID | ${fsUuid}`);
+    expect(rows).toContain('+120 | volume name | "webnbd-ext4"');
+    await page.locator('#structure summary', { hasText: /^GPT header/ }).click();
+    const row = page.locator('#structure tr', { hasText: 'disk GUID' });
+    await row.click();
+    await page.waitForFunction(() => String(document.querySelector('nbd-hexdump')!.position) === '560'
+      && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'));
+    await row.hover();
+    const marked = await page.evaluate(() => [...document.querySelector('nbd-hexdump')!.shadowRoot!.querySelectorAll('.mk')].map((e) => (e as HTMLElement).dataset['o']));
+    expect(marked.length).toBe(32);
+    expect(new Set(marked)).toEqual(new Set(Array.from({ length: 16 }, (_, i) => String(568 + i))));
+    await page.locator('nbd-hexdump [data-o="572"]').first().click();
+    await page.waitForFunction(() => /^Byte 572 is GPT header › disk GUID/.test(document.querySelector('#structure .where')!.textContent ?? ''));
+  });
+
   it('the URL opens the same file again', async () => {
     const url = new URL(page.url());
     const { page: again } = await inspector(Object.fromEntries(url.searchParams));

@@ -57,7 +57,7 @@ function parseBig(v: string | null, dflt: bigint): bigint {
  * @csspart dump - the rows on screen
  * @csspart row - one row; `row star` for "*"
  * @csspart offset - a row's offset column
- * @csspart byte - a byte, also `hex` or `char`, and `highlight` (under the pointer) or `selected`
+ * @csspart byte - a byte, also `hex` or `char`, and `highlight` (under the pointer), `selected` or `marked` (the mark property)
  * @cssprop --nbd-hexdump-color - text colour
  * @cssprop --nbd-hexdump-background - background colour
  * @cssprop --nbd-hexdump-font - font family
@@ -71,6 +71,7 @@ function parseBig(v: string | null, dflt: bigint): bigint {
  * @cssprop --nbd-hexdump-highlight-background - background of the byte under the pointer
  * @cssprop --nbd-hexdump-selection-background - background of the selected bytes
  * @cssprop --nbd-hexdump-selection-color - colour of the selected bytes
+ * @cssprop --nbd-hexdump-mark-background - background of the bytes the mark property marks
  * @cssprop --nbd-hexdump-status-color - colour of status messages
  * @cssprop --nbd-hexdump-error-color - colour of error messages
  * @cssprop --nbd-hexdump-focus-color - colour of the focus outline
@@ -155,6 +156,12 @@ export class NbdHexdumpElement extends HTMLElement {
   get selection(): { start: bigint; end: bigint } | null { return this.#view.selection; }
   set selection(s: { start: bigint | number; end: bigint | number } | null) {
     this.#view.selection = s ? { start: BigInt(s.start), end: BigInt(s.end) } : null;
+  }
+
+  /** Bytes [start, end) shown marked (the `marked` part), apart from the selection; null for none. */
+  get mark(): { start: bigint; end: bigint } | null { return this.#view.mark; }
+  set mark(m: { start: bigint | number; end: bigint | number } | null) {
+    this.#view.mark = m ? { start: BigInt(m.start), end: BigInt(m.end) } : null;
   }
 
   /** Scroll by whole rows (negative: up), as the wheel and arrow keys do. */

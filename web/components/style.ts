@@ -22,6 +22,7 @@ export const STYLE = `
 .b, .c { cursor: default; }
 .zero { color: var(--nbd-hexdump-zero-color, inherit); }
 .hl { background: var(--nbd-hexdump-highlight-background, color-mix(in srgb, Highlight 35%, transparent)); }
+.mk { background: var(--nbd-hexdump-mark-background, color-mix(in srgb, #f0883e 45%, transparent)); }
 .sel { background: var(--nbd-hexdump-selection-background, Highlight); color: var(--nbd-hexdump-selection-color, HighlightText); }
 [part~=status] { font-family: system-ui, sans-serif; color: var(--nbd-hexdump-status-color, GrayText); padding: .25em 0; }
 [part~=status]:empty { display: none; }

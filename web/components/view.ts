@@ -53,6 +53,8 @@ export class DumpView {
   #anchor: bigint | null = null;
   #focus: bigint | null = null;
   #hover: bigint | null = null;
+  /** Bytes marked by the page (a structure's field), besides the selection. */
+  #mark: { start: bigint; end: bigint } | null = null;
   #dragging = false;
   /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
@@ -113,6 +115,12 @@ export class DumpView {
     else this.#anchor = this.#focus = null;
     this.#paintMarks();
     this.host.selected(this.selection);
+  }
+
+  get mark(): { start: bigint; end: bigint } | null { return this.#mark; }
+  set mark(m: { start: bigint; end: bigint } | null) {
+    this.#mark = m && m.end > m.start ? m : null;
+    this.#paintMarks();
   }
 
   /** Render at the next frame (bytes arrived, block status arrived, resize). */
@@ -257,14 +265,17 @@ export class DumpView {
   /** Hover and selection classes on the byte spans on screen. */
   #paintMarks(): void {
     const sel = this.selection;
+    const mark = this.#mark;
     for (const [o, spans] of this.#spans) {
       const s = sel !== null && o >= sel.start && o < sel.end;
       const h = o === this.#hover;
+      const m = mark !== null && o >= mark.start && o < mark.end;
       for (const span of spans) {
-        if (span.classList.contains('sel') === s && span.classList.contains('hl') === h) continue;
+        if (span.classList.contains('sel') === s && span.classList.contains('hl') === h && span.classList.contains('mk') === m) continue;
         span.classList.toggle('sel', s);
         span.classList.toggle('hl', h);
-        span.setAttribute('part', `byte ${span.classList.contains('b') ? 'hex' : 'char'}${s ? ' selected' : ''}${h ? ' highlight' : ''}`);
+        span.classList.toggle('mk', m);
+        span.setAttribute('part', `byte ${span.classList.contains('b') ? 'hex' : 'char'}${s ? ' selected' : ''}${h ? ' highlight' : ''}${m ? ' marked' : ''}`);
       }
     }
   }

@@ -12,6 +12,7 @@ import { saveRange } from './save-range.js';
 import { inspectServer, type ServerView } from './server.js';
 import { humanSize, parseOffset, plainError, refuseUri, visible } from './human.js';
 import { FileBrowser } from './files.js';
+import { StructureView } from './structure.js';
 import { READABLE, type Place } from '../fs/layout.js';
 
 const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
@@ -32,6 +33,7 @@ export class Inspector {
     goTo: (o, n) => this.goTo(o, n),
     located: (part, path) => this.#locate(part, path),
   });
+  readonly structure = new StructureView($('#structure'), this.dump, (o, n) => this.goTo(o, n));
   readonly #form = $<HTMLFormElement>('#connect');
   readonly #error = $<HTMLParagraphElement>('#error');
   #src = '';
@@ -54,7 +56,10 @@ export class Inspector {
       this.map.mark(e.position);
       this.#scheduleUrl();
     });
-    this.dump.addEventListener('nbd-select', (e) => this.#selected(e.selection));
+    this.dump.addEventListener('nbd-select', (e) => {
+      this.#selected(e.selection);
+      this.structure.at(e.selection?.start ?? null);
+    });
     $('#goto').addEventListener('submit', (e) => this.#goto(e));
     $('#copy').addEventListener('click', () => void this.#copy());
     $('#save').addEventListener('submit', (e) => void this.#save(e));
@@ -108,6 +113,7 @@ export class Inspector {
     this.#export = exportName;
     this.#setUrl(position, push);
     this.files.close();
+    this.structure.clear();
     this.#locate(part, path);
     $<HTMLElement>('main').hidden = false;
     this.#clearPanels();
@@ -207,6 +213,7 @@ export class Inspector {
     const read = (o: bigint, n: number) => disk.read(o, o + BigInt(n) > disk.size ? disk.size : o + BigInt(n));
     const table = await readPartitionTable(read, disk.size);
     if (gen !== this.#gen) return;
+    void this.structure.show(read, disk.size).catch(() => {});
     this.#table = table;
     const note = $('#partitions .note');
     const body = $('#partitions tbody');
