@@ -7,6 +7,12 @@ import type { Target, Transport, TransportEvents, Transports } from '../core/tra
 /** Above this many unsent bytes, writes wait in our queue (the browser has no 'drain' event). */
 const HIGH_WATER = 8 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
+/**
+ * After NBD_OPT_ABORT or NBD_CMD_DISC the server hangs up by itself. websockify drops client data
+ * that arrives together with a close frame, so the last message would be lost if we closed at
+ * once: wait for the server, closing ourselves only if it has not hung up within this time.
+ */
+export const END_GRACE_MS = 1000;
 
 export function webSocketTransport(url: string, ev: TransportEvents): Transport {
   let opened = false;
@@ -69,7 +75,9 @@ export function webSocketTransport(url: string, ev: TransportEvents): Transport 
     },
     end() {
       if (queue.length) flush();
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      const close = () => { if (ws.readyState === WebSocket.OPEN) ws.close(1000); };
+      const sent = () => (queue.length || ws.bufferedAmount > 0 ? setTimeout(sent, 5) : setTimeout(close, END_GRACE_MS));
+      sent();
     },
     destroy() {
       gone = true;

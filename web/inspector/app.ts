@@ -10,9 +10,11 @@ import { probe, type Signature } from '../fs/probe.js';
 import { readPartitionTable, type Partition, type PartitionTable } from '../fs/partitions.js';
 import { saveRange } from './save-range.js';
 import { inspectServer, type ServerView } from './server.js';
-import { humanSize, parseOffset, plainError, refuseUri, visible } from './human.js';
+import { humanSize, lostConnection, parseOffset, plainError, refuseUri, visible } from './human.js';
 import { FileBrowser } from './files.js';
 import { StructureView } from './structure.js';
+import { connectHint, otherScheme } from './diagnose.js';
+import { parseUri } from '../core/uri.js';
 import { READABLE, type Place } from '../fs/layout.js';
 
 const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
@@ -44,6 +46,9 @@ export class Inspector {
   #gen = 0;
   #urlTimer = 0;
   #saving: AbortController | null = null;
+  /** Checks the shared connection every second, so a lost one is said at once, not at the next read. */
+  #watch = 0;
+  #probe: Promise<string> | null = null;
 
   constructor() {
     this.#form.addEventListener('submit', (e) => {
@@ -51,7 +56,7 @@ export class Inspector {
       void this.open(this.#input.value, null, 0n, true);
     });
     this.map.onJump = (o) => this.goTo(o);
-    this.dump.addEventListener('nbd-error', (e) => this.showError(plainError(e, `to ${this.#src}`)));
+    this.dump.addEventListener('nbd-error', (e) => this.#report(e));
     this.dump.addEventListener('nbd-position', (e) => {
       this.map.mark(e.position);
       this.#scheduleUrl();
@@ -109,6 +114,8 @@ export class Inspector {
       return;
     }
     this.showError(null);
+    clearInterval(this.#watch);
+    this.#probe = null;
     this.#src = src.trim();
     this.#export = exportName;
     this.#setUrl(position, push);
@@ -132,6 +139,11 @@ export class Inspector {
       const disk = await acquire(uri);
       if (gen !== this.#gen) return;
       this.#disk = disk;
+      this.#watch = window.setInterval(() => {
+        if (gen !== this.#gen || !(disk.handle.aioIsDead() || disk.handle.aioIsClosed())) return;
+        clearInterval(this.#watch);
+        this.showError(lostConnection(` to ${this.#src}`));
+      }, 1000);
       this.map.mark(this.dump.position);
       await Promise.all([this.#showPartitions(disk, gen, part, path), this.map.build(disk), server]);
     } catch (e) {
@@ -139,9 +151,26 @@ export class Inspector {
     }
   }
 
+  /**
+   * Say why a connection failed. When no bridge answered, try the other scheme (ws:// or wss://)
+   * once: a bridge that answers that way is the likely reason, and the page can say so.
+   */
+  #report(e: unknown): void {
+    const where = `to ${this.#src}`;
+    const message = plainError(e, where);
+    this.showError(message);
+    if ((e as { code?: string }).code !== 'ECONNREFUSED') return;
+    const gen = this.#gen;
+    const src = this.#src;
+    this.#probe ??= otherScheme(src).then((other) => connectHint(src, other));
+    void this.#probe.then((hint) => {
+      if (gen === this.#gen) this.showError(message + hint);
+    });
+  }
+
   /** Say why, and leave no panel claiming to be busy. */
   #failed(e: unknown): void {
-    this.showError(plainError(e, `to ${this.#src}`));
+    this.#report(e);
     this.map.stop();
     $<HTMLProgressElement>('#map progress').hidden = true;
     for (const note of ['#exports .note', '#partitions .note']) {
@@ -206,7 +235,12 @@ export class Inspector {
       note.textContent = visible(`The server would not list its exports${v.listError ? `: ${v.listError.message}` : '.'}`);
     }
     $('#info pre').textContent = visible(v.info ?? (v.infoError ? plainError(v.infoError) : ''));
-    if (v.infoError) this.showError(plainError(v.infoError, `for export “${this.#export ?? ''}”`));
+    if (v.infoError) {
+      const name = this.#export ?? parseUri(this.#src).exportName;
+      this.showError(v.infoError.code === 'ENOENT'
+        ? `The server has no ${name === '' ? 'default export' : `export named “${name}”`}. (${v.infoError.message})`
+        : plainError(v.infoError, `for ${name === '' ? 'the default export' : `export “${name}”`}`));
+    }
   }
 
   async #showPartitions(disk: Disk, gen: number, part: string | null, path: string | null): Promise<void> {

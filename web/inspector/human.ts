@@ -40,6 +40,9 @@ export function refuseUri(uri: string): string | null {
   return `Only nbd+ws:// and nbds+wss:// URIs can be opened here (not ${scheme}:).`;
 }
 
+/** The words for a connection that went away. */
+export const lostConnection = (at: string): string => `The connection${at} was lost: the bridge or the NBD server went away. Press Connect to connect again.`;
+
 /** What plainError needs of an error: an NbdError, or an nbd-error event. */
 type Failure = Pick<NbdError, 'code' | 'message'> & Partial<Pick<NbdError, 'context' | 'detail'>>;
 
@@ -49,12 +52,13 @@ export function plainError(err: unknown, where = ''): string {
   const e = err as Failure;
   const at = where ? ` ${where}` : '';
   switch (e.code) {
+    // A page learns nothing about why a WebSocket failed: never claim "refused" (diagnose.ts adds what can be told).
     case 'ECONNREFUSED':
-      return `Could not connect to the bridge${at}. Is \`webnbd bridge\` running there, and does it allow this page's origin (${location.origin})? (${e.message})`;
+      return `Could not connect to the bridge${at}. Is \`webnbd bridge\` running there, and does it allow this page's origin (${location.origin})?`;
     case 'ECONNRESET':
     case 'ENOTCONN':
     case 'ESHUTDOWN':
-      return `The connection${at} was lost: the bridge or the NBD server went away. (${e.message})`;
+      return lostConnection(at);
     case 'ENOENT':
       return `The server has no such export${at}. (${e.message})`;
     case 'EPERM':
@@ -63,6 +67,8 @@ export function plainError(err: unknown, where = ''): string {
     case 'EPROTO':
       return `Something that is not an NBD server answered${at}. (${e.message})`;
     case 'EINVAL':
+      // A call on a handle whose connection died: libnbd's "invalid state: DEAD" is not for people.
+      if (/invalid state: (DEAD|CLOSED)\b/.test(e.message)) return lostConnection(at);
       return e.message.startsWith('nbd_connect_uri: ') ? `That URI cannot be used: ${e.detail ?? e.message.slice(17)}.` : e.message;
     case 'ECANCELED':
       return 'Cancelled.';

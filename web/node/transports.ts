@@ -121,7 +121,11 @@ function webSocketTransport(url: string, ev: TransportEvents): Transport {
       if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
     },
     end() {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      // The server hangs up after NBD_OPT_ABORT and NBD_CMD_DISC; websockify drops data that comes
+      // with a close frame, so let it: close ourselves only if it has not within a second.
+      const close = () => { if (ws.readyState === WebSocket.OPEN) ws.close(1000); };
+      const sent = (): unknown => (ws.bufferedAmount > 0 ? setTimeout(sent, 5) : setTimeout(close, 1000).unref());
+      sent();
     },
     destroy() {
       gone = true;
