@@ -256,7 +256,7 @@ export class Inspector {
       if (gen !== this.#gen) return;
       note.textContent = visible(fs ? `No partition table; the whole disk is ${describe(fs)}.` : 'No partition table, and no filesystem recognised at the start of the disk.');
       const place: Place = { device: '/dev/sda', partition: null, start: 0n, size: disk.size, signature: fs };
-      if (fs && READABLE.has(fs.type)) note.append(' ', this.#browseButton(disk, place));
+      if (fs && READABLE.has(fs.type)) note.append(this.#browseButton(disk, place));
       if (part === 'disk') await this.files.open(disk, place, path ?? '/');
       return;
     }
@@ -284,7 +284,7 @@ export class Inspector {
       cell.textContent = visible(what);
       const place: Place = { device: `/dev/sda${p.number}`, partition: p, start: p.start, size: p.size, signature: fs };
       if (fs && READABLE.has(fs.type) && p.start + p.size <= disk.size) {
-        cell.append(' ', this.#browseButton(disk, place));
+        cell.append(this.#browseButton(disk, place));
         if (part === String(p.number)) await this.files.open(disk, place, path ?? '/');
       }
     }));
@@ -295,7 +295,8 @@ export class Inspector {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'browse';
-    b.textContent = 'Browse files';
+    // The label is drawn by CSS (.browse::after), so the cell's text stays what the disk says.
+    b.setAttribute('aria-label', `Browse the files on ${place.device}`);
     b.addEventListener('click', (e) => {
       e.stopPropagation();
       void this.files.open(disk, place).then(() => this.#locate(place.partition ? String(place.partition.number) : 'disk', '/'));
