@@ -9,6 +9,7 @@ import type { Io } from './io.js';
 export type TimeStyle = 'times' | 'time-t' | null;
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 /** Lines collected as bytes and written a batch at a time. */
 class Lines {
@@ -81,14 +82,14 @@ export async function listNames(vol: Volume, dir: Node, io: Io): Promise<void> {
 /** guestfs_find: every path below the directory, relative to it, sorted. */
 export async function listRecursive(vol: Volume, dir: Node, io: Io): Promise<void> {
   const all: Uint8Array[] = [];
-  const walk = async (node: Node, prefix: Uint8Array) => {
-    for (const e of await vol.readdir(node)) {
+  const walk = async (node: Node, prefix: Uint8Array, above: bigint[]) => {
+    for (const e of await vol.readdirBelow(node, above, dec.decode(prefix))) {
       const path = prefix.length ? concat(prefix, SLASH, e.bytes) : e.bytes;
       all.push(path);
-      if (isDir(e.node.stat.mode)) await walk(e.node, path);
+      if (isDir(e.node.stat.mode)) await walk(e.node, path, [...above, node.stat.ino]);
     }
   };
-  await walk(dir, new Uint8Array(0));
+  await walk(dir, new Uint8Array(0), []);
   const out = new Lines(io);
   for (const p of all.sort(compareBytes)) await out.add(p, '\n');
   await out.flush();
@@ -143,15 +144,15 @@ export async function listLongRecursive(vol: Volume, top: string, io: Io, opts: 
     if (opts.times) for (const t of [s.atime, s.mtime, s.ctime]) text += ` ${opts.times === 'time-t' ? String(t.sec).padStart(10) : isoLocal(t)}`;
     await out.add(`${text} `, path, isLink(s.mode) ? ` -> ${await vol.readlink(node)}\n` : '\n');
   };
-  const visit = async (dir: Uint8Array, node: Node) => {
-    for (const e of sorted(await vol.readdir(node))) {
+  const visit = async (dir: Uint8Array, node: Node, above: bigint[]) => {
+    for (const e of sorted(await vol.readdirBelow(node, above, dec.decode(dir)))) {
       const path = dir.length === 1 && dir[0] === 0x2f ? concat(SLASH, e.bytes) : concat(dir, SLASH, e.bytes);
       await line(path, e.node);
-      if (isDir(e.node.stat.mode)) await visit(path, e.node);
+      if (isDir(e.node.stat.mode)) await visit(path, e.node, [...above, node.stat.ino]);
     }
   };
   const node = await vol.lookup(top, false, 'ls');
   await line(enc.encode(top), node);
-  if (isDir(node.stat.mode)) await visit(enc.encode(top), node);
+  if (isDir(node.stat.mode)) await visit(enc.encode(top), node, []);
   await out.flush();
 }

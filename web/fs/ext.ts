@@ -27,6 +27,8 @@ const EXTENT_MAGIC = 0xf30a;
 /** An extent longer than this is unwritten (allocated, reads as zeros). */
 const EXT_INIT_MAX_LEN = 32768;
 const INODE_CACHE = 4096;
+/** Largest directory (or symlink target) read whole: beyond this the filesystem is damaged. */
+export const DIR_LIMIT = 64 << 20;
 
 export interface ExtNode extends Node {
   readonly inode: number;
@@ -233,7 +235,7 @@ export class ExtFs implements Filesystem<ExtNode> {
     const inline = await this.inline(node);
     if (inline) return inline;
     const size = Number(node.stat.size);
-    if (size > 256 << 20) throw fail(`inode ${node.inode} is too large to be a directory (${size} bytes)`);
+    if (size > DIR_LIMIT) throw fail(`inode ${node.inode} is too large to be a directory (${size} bytes): the filesystem is damaged`);
     const out = new Uint8Array(size);
     await Promise.all((await this.extents(node)).map(async (e) => {
       if (!e.unwritten) out.set(await this.#dev.read(e.physical, Number(e.length)), Number(e.logical));
@@ -279,8 +281,10 @@ export class ExtFs implements Filesystem<ExtNode> {
     const bs = BigInt(this.blockSize);
     const blocks = (node.stat.size + bs - 1n) / bs;
     const out: Extent[] = [];
+    const total = this.size / bs;
     const push = (logical: bigint, physical: bigint, count: bigint, unwritten: boolean) => {
       if (logical >= blocks) return;
+      if (physical + count > total) throw fail(`inode ${node.inode} points at block ${physical}, past the end of the filesystem: it is damaged`);
       if (logical + count > blocks) count = blocks - logical;
       const last = out[out.length - 1];
       const e: Extent = { logical: logical * bs, physical: physical * bs, length: count * bs };
@@ -329,6 +333,7 @@ export class ExtFs implements Filesystem<ExtNode> {
         push(logical++, BigInt(block), 1n, false);
         return;
       }
+      if (BigInt(block) * BigInt(this.blockSize) >= this.size) throw fail(`inode ${node.inode} has an indirect block ${block} past the end of the filesystem: it is damaged`);
       const b = await this.#dev.read(this.#block(BigInt(block)), this.blockSize);
       for (let i = 0; i < Number(per) && logical < blocks; i++) await walk(le32(b, i * 4), depth - 1);
     };

@@ -116,7 +116,8 @@ export class FatFs implements Filesystem<FatNode> {
   async root(): Promise<FatNode> {
     const fixed = this.version !== 'FAT32';
     const size = fixed ? BigInt(this.#rootEntries * 32) : BigInt((await this.#chain(this.#rootCluster)).length * this.blockSize);
-    const node = { cluster: this.#rootCluster, fixedRoot: fixed, attr: ATTR_DIR, stat: this.#stat(1n, ATTR_DIR, size, 2, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }) };
+    const ino = fixed ? 1n : BigInt(this.#rootCluster);
+    const node = { cluster: this.#rootCluster, fixedRoot: fixed, attr: ATTR_DIR, stat: this.#stat(ino, ATTR_DIR, size, 2, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }) };
     // Like Linux, a directory's link count is 2 plus its subdirectories.
     const entries = await this.readdir(node);
     node.stat.nlink = 2 + entries.filter((e) => e.node.attr & ATTR_DIR).length;
@@ -183,7 +184,9 @@ export class FatFs implements Filesystem<FatNode> {
 
   async readdir(dir: FatNode): Promise<Dirent<FatNode>[]> {
     if (!(dir.attr & ATTR_DIR)) throw fail('not a directory', errno.EINVAL);
-    const parts = await Promise.all((await this.extents(dir)).map(async (e) => ({ e, b: await this.#dev.read(e.physical, Number(e.length)) })));
+    const extents = await this.extents(dir);
+    if (extents.reduce((n, e) => n + e.length, 0n) > BigInt(64 << 20)) throw fail('a directory of more than 64 MiB: the FAT is damaged');
+    const parts = await Promise.all(extents.map(async (e) => ({ e, b: await this.#dev.read(e.physical, Number(e.length)) })));
     const out: Dirent<FatNode>[] = [];
     let lfn: string[] = [];
     let lfnSum = -1;
@@ -224,7 +227,8 @@ export class FatFs implements Filesystem<FatNode> {
         if (name === '.' || name === '..') continue;
         const cluster = (le16(e, 20) << 16) | le16(e, 26);
         const isDir = (attr & ATTR_DIR) !== 0;
-        const ino = ext.physical + BigInt(at) + 1n;
+        // Inode numbers: the first cluster (no two files share one), else the entry's place.
+        const ino = cluster ? BigInt(cluster) : ext.physical + BigInt(at) + (1n << 40n);
         const size = isDir ? BigInt((cluster ? (await this.#chain(cluster)).length : 0) * this.blockSize) : BigInt(le32(e, 28));
         const stat = this.#stat(ino, attr, size, isDir ? 2 : 1, fatTime(le16(e, 24), le16(e, 22)), fatTime(le16(e, 18), 0));
         out.push({ name, bytes: new TextEncoder().encode(name), node: { cluster, fixedRoot: false, attr, stat } });

@@ -130,6 +130,7 @@ export class IsoFs implements Filesystem<IsoNode> {
   /** Every record of a directory extent, "." and ".." included. */
   async #records(dir: Record): Promise<Record[]> {
     if (BigInt(dir.lba) * 2048n + BigInt(dir.size) > this.#dev.size) throw fail(`a directory lies past the end of the image (block ${dir.lba})`);
+    if (dir.size > 64 << 20) throw fail(`a directory of ${dir.size} bytes at block ${dir.lba}: the image is damaged`);
     const data = await this.#dev.read(BigInt(dir.lba) * 2048n, dir.size);
     const out: Record[] = [];
     for (let at = 0; at < data.length;) {
@@ -245,7 +246,8 @@ export class IsoFs implements Filesystem<IsoNode> {
     const dir = (r.flags & FLAG_DIR) !== 0;
     const size = parts.reduce((n, p) => n + BigInt(p.length), 0n);
     const stat: Stat = {
-      ino: rr?.ino ?? r.at,
+      // Directories are known by their extent (as Linux's isofs does), files by their record.
+      ino: rr?.ino ?? (dir ? BigInt(parts[0]!.lba) * 2048n : r.at),
       mode: rr?.mode ?? (dir ? S_IFDIR | 0o555 : S_IFREG | 0o444),
       nlink: rr?.nlink ?? (dir ? 2 : 1),
       uid: rr?.uid ?? 0,

@@ -11,6 +11,8 @@ import { isDir, isLink, type Dirent, type Extent, type Filesystem, type Node } f
 
 /** Links followed in one lookup before ELOOP (Linux's MAXSYMLINKS). */
 const MAX_LINKS = 40;
+/** Directories walked down at most (Linux's PATH_MAX allows 2048 one-letter levels). */
+const MAX_DEPTH = 2048;
 /** Bytes per read of file contents, and reads in flight. */
 const CHUNK = 1 << 20;
 const IN_FLIGHT = 4;
@@ -86,6 +88,17 @@ export class Volume {
   }
 
   readlink(node: Node): Promise<string> { return this.fs.readlink(node); }
+
+  /**
+   * A subdirectory's entries while walking down a tree: a damaged filesystem whose directory holds
+   * one of its own ancestors would be walked forever, so that fails with ELOOP naming the path.
+   */
+  async readdirBelow(dir: Node, ancestors: readonly bigint[], path: string): Promise<Dirent[]> {
+    if (ancestors.includes(dir.stat.ino) || ancestors.length > MAX_DEPTH) {
+      throw new NbdError(errno.ELOOP, 'walk', `${path}: the directory contains itself: the filesystem is damaged`);
+    }
+    return this.readdir(dir);
+  }
 
   /**
    * The node at `path` (absolute, from the filesystem's root). Symbolic links on the way are

@@ -45,21 +45,21 @@ interface Item {
 }
 
 /** Everything under a directory, parents before children, names in order. */
-async function walk(vol: Volume, dir: Node, prefix: string, out: Item[], signal?: AbortSignal): Promise<void> {
-  const entries = [...(await vol.readdir(dir))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+async function walk(vol: Volume, dir: Node, prefix: string, out: Item[], above: bigint[], signal?: AbortSignal): Promise<void> {
+  const entries = [...(await vol.readdirBelow(dir, above, prefix))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     if (signal?.aborted) throw cancelled();
     const path = `${prefix}${e.name}`;
     if (isLink(e.node.stat.mode)) out.push({ path, node: e.node, link: await vol.readlink(e.node) });
     else out.push({ path, node: e.node });
-    if (isDir(e.node.stat.mode)) await walk(vol, e.node, `${path}/`, out, signal);
+    if (isDir(e.node.stat.mode)) await walk(vol, e.node, `${path}/`, out, [...above, dir.stat.ino], signal);
   }
 }
 
 /** A folder and everything in it as a tar archive named after it (`name/…`). */
 export async function downloadFolder(vol: Volume, dir: Node, name: string, opts: Progress = {}): Promise<Blob> {
   const items: Item[] = [{ path: name, node: dir }];
-  await walk(vol, dir, `${name}/`, items, opts.signal);
+  await walk(vol, dir, `${name}/`, items, [], opts.signal);
   const total = items.reduce((n, i) => n + (isReg(i.node.stat.mode) ? i.node.stat.size : 0n), 0n);
   if (total > DOWNLOAD_LIMIT) throw new NbdError(errno.ERANGE, 'download', `a folder of more than ${DOWNLOAD_LIMIT} bytes is too large to download from a page`);
   const parts: BlobPart[] = [];
