@@ -2,7 +2,7 @@
 // relative paths (guestfs_find) and virt-ls -lR's lines (cat/ls.c: type, %04o mode, %10d size,
 // path, "-> target"). Names are written as their bytes on disk; order is strcmp's.
 
-import { S_IFMT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, isDir, isLink, type Dirent, type Node, type Stat, type Time } from '../fs/types.js';
+import { S_IFMT, S_IFREG, isDir, isLink, modeString, type Dirent, type Node, type Stat, type Time } from '../fs/types.js';
 import type { Volume } from '../fs/volume.js';
 import type { Io } from './io.js';
 
@@ -45,14 +45,6 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 const sorted = (entries: readonly Dirent[]): Dirent[] => [...entries].sort((x, y) => compareBytes(x.bytes, y.bytes));
-
-/** `ls -l`'s ten-character mode: type, then rwx with s/S and t/T. */
-export function modeString(mode: number): string {
-  const types: Record<number, string> = { [S_IFREG]: '-', [S_IFDIR]: 'd', [S_IFLNK]: 'l', [S_IFCHR]: 'c', [S_IFBLK]: 'b', [S_IFIFO]: 'p', [S_IFSOCK]: 's' };
-  const rwx = (bits: number, special: boolean, ch: string) =>
-    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-');
-  return (types[mode & S_IFMT] ?? '?') + rwx(mode >> 6, (mode & 0o4000) !== 0, 's') + rwx(mode >> 3, (mode & 0o2000) !== 0, 's') + rwx(mode, (mode & 0o1000) !== 0, 't');
-}
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad2 = (n: number) => String(n).padStart(2, '0');

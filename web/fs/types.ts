@@ -15,6 +15,14 @@ export const isDir = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR;
 export const isReg = (mode: number): boolean => (mode & S_IFMT) === S_IFREG;
 export const isLink = (mode: number): boolean => (mode & S_IFMT) === S_IFLNK;
 
+/** `ls -l`'s ten-character mode: type, then rwx with s/S and t/T. */
+export function modeString(mode: number): string {
+  const types: Record<number, string> = { [S_IFREG]: '-', [S_IFDIR]: 'd', [S_IFLNK]: 'l', [S_IFCHR]: 'c', [S_IFBLK]: 'b', [S_IFIFO]: 'p', [S_IFSOCK]: 's' };
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-');
+  return (types[mode & S_IFMT] ?? '?') + rwx(mode >> 6, (mode & 0o4000) !== 0, 's') + rwx(mode >> 3, (mode & 0o2000) !== 0, 's') + rwx(mode, (mode & 0o1000) !== 0, 't');
+}
+
 /** A timestamp: seconds since the epoch (UTC) and nanoseconds. */
 export interface Time {
   sec: number;

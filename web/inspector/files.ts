@@ -8,7 +8,7 @@ import { BLOCK, type Disk } from '../browser/disk.js';
 import { formatDump } from '../components/rows.js';
 import { Device } from '../fs/device.js';
 import type { Place } from '../fs/layout.js';
-import { isDir, isLink, isReg, type Extent, type Node, type Time } from '../fs/types.js';
+import { isDir, isLink, isReg, modeString, type Extent, type Node, type Time } from '../fs/types.js';
 import { Volume } from '../fs/volume.js';
 import type { AllocationMap } from './allocation-map.js';
 import { downloadFile, downloadFolder } from './downloads.js';
@@ -33,12 +33,6 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, text = '', cls = ''):
   if (cls) e.className = cls;
   return e;
 };
-
-const MODES = ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx'];
-function modeString(mode: number): string {
-  const t = isDir(mode) ? 'd' : isLink(mode) ? 'l' : isReg(mode) ? '-' : '?';
-  return t + MODES[(mode >> 6) & 7] + MODES[(mode >> 3) & 7] + MODES[mode & 7];
-}
 
 const pad = (n: number) => String(n).padStart(2, '0');
 function when(t: Time): string {
