@@ -157,7 +157,7 @@ export class Inspector {
    */
   #report(e: unknown): void {
     const where = `to ${this.#src}`;
-    const message = plainError(e, where);
+    const message = (e as { code?: string }).code === 'ENOENT' ? this.#noExport(e as { message: string }) : plainError(e, where);
     this.showError(message);
     if ((e as { code?: string }).code !== 'ECONNREFUSED') return;
     const gen = this.#gen;
@@ -166,6 +166,17 @@ export class Inspector {
     void this.#probe.then((hint) => {
       if (gen === this.#gen) this.showError(message + hint);
     });
+  }
+
+  /** The export shown: the one picked, else the URI's. */
+  #exportName(): string {
+    return this.#export ?? parseUri(this.#src).exportName;
+  }
+
+  /** The server does not have the export (NBD_REP_ERR_UNKNOWN): name it, the default one as such. */
+  #noExport(e: { message: string }): string {
+    const name = this.#exportName();
+    return `The server has no ${name === '' ? 'default export' : `export named “${name}”`}. (${e.message})`;
   }
 
   /** Say why, and leave no panel claiming to be busy. */
@@ -236,10 +247,8 @@ export class Inspector {
     }
     $('#info pre').textContent = visible(v.info ?? (v.infoError ? plainError(v.infoError) : ''));
     if (v.infoError) {
-      const name = this.#export ?? parseUri(this.#src).exportName;
-      this.showError(v.infoError.code === 'ENOENT'
-        ? `The server has no ${name === '' ? 'default export' : `export named “${name}”`}. (${v.infoError.message})`
-        : plainError(v.infoError, `for ${name === '' ? 'the default export' : `export “${name}”`}`));
+      const name = this.#exportName();
+      this.showError(v.infoError.code === 'ENOENT' ? this.#noExport(v.infoError) : plainError(v.infoError, `for ${name === '' ? 'the default export' : `export “${name}”`}`));
     }
   }
 
