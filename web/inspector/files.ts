@@ -136,16 +136,14 @@ export class FileBrowser {
     const vol = this.#vol!;
     this.#cwd = path;
     const entries = [...(await vol.readdir(dir))].sort((a, b) => Number(isDir(b.node.stat.mode)) - Number(isDir(a.node.stat.mode)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    this.#crumbs(path);
-    this.#note(`${vol.fs.type}${vol.fs.label ? ` “${visible(vol.fs.label)}”` : ''}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} in ${visible(path)}`);
     const rows: HTMLTableRowElement[] = [];
     if (path !== '/') rows.push(this.#row('..', null, parent(path)));
-    for (const e of entries) {
-      const target = isLink(e.node.stat.mode) ? await vol.readlink(e.node).catch(() => '?') : null;
-      const tr = this.#row(e.name, e.node, join(path, e.name), target);
-      rows.push(tr);
-    }
+    const targets = await Promise.all(entries.map((e) => (isLink(e.node.stat.mode) ? vol.readlink(e.node).catch(() => '?') : null)));
+    entries.forEach((e, i) => rows.push(this.#row(e.name, e.node, join(path, e.name), targets[i]!)));
+    // Rows, path and note change together: the note never describes a listing not yet shown.
     this.#q('tbody').replaceChildren(...rows);
+    this.#crumbs(path);
+    this.#note(`${vol.fs.type}${vol.fs.label ? ` “${visible(vol.fs.label)}”` : ''}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} in ${visible(path)}`);
     this.#q<HTMLButtonElement>('[name=tar]').textContent = `Download ${path === '/' ? 'everything' : 'this folder'} as .tar`;
   }
 
