@@ -1,6 +1,7 @@
-// The bridge is no open proxy: by default it listens on loopback only, the client can never pick
-// where it forwards (not by path, query or token-shaped guesses), and with a token file only the
-// listed tokens reach anything. Checked with webnbd's Node client and raw WebSockets.
+// The bridge is no open proxy: by default it listens on loopback only, admits nobody without its
+// secret token, the client can never pick where it forwards (not by path, query or token-shaped
+// guesses), and with a token file only the listed tokens reach anything. Checked with webnbd's Node
+// client and raw WebSockets.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,15 +61,18 @@ describe('no open proxy', () => {
   it('the-client-cannot-choose-the-target', async () => {
     const x = await bridge({ target: { host: '127.0.0.1', port: a.port! } });
     const base = `ws://127.0.0.1:${x.port}`;
+    const t = `token=${x.token}`;
     const attempts = [
-      `${base}/`,
-      `${base}/?token=127.0.0.1:${b.port}`,
-      `${base}/127.0.0.1:${b.port}`,
-      `${base}/?host=127.0.0.1&port=${b.port}`,
-      `${base}/?target=127.0.0.1:${b.port}`,
-      `${base}/websockify?target=unix_socket:/tmp/x`,
+      `${base}/?${t}`,
+      `${base}/127.0.0.1:${b.port}?${t}`,
+      `${base}/?host=127.0.0.1&port=${b.port}&${t}`,
+      `${base}/?target=127.0.0.1:${b.port}&${t}`,
+      `${base}/websockify?target=unix_socket:/tmp/x&${t}`,
     ];
     for (const url of attempts) expect(await reaches(url), url).toBe('A');
+    // Without the token, none of them reaches anything.
+    for (const url of attempts) expect(await reaches(url.replace(/[?&]token=[^&]*/, '')), url).toBe('ECONNREFUSED');
+    expect(await reaches(`${base}/?token=127.0.0.1:${b.port}`)).toBe('ECONNREFUSED');
   });
 
   it('with-a-token-file-only-listed-tokens-reach-anything', async () => {
@@ -88,8 +92,8 @@ describe('no open proxy', () => {
 
   it('a-foreign-origin-is-refused-before-any-byte-of-nbd', async () => {
     const x = await bridge({ target: { host: '127.0.0.1', port: a.port! } });
-    const outcome = (origin?: string) => new Promise<string>((done) => {
-      const ws = new WebSocket(x.url, ['binary'], origin ? { origin } : {});
+    const outcome = (origin?: string, token = x.token!) => new Promise<string>((done) => {
+      const ws = new WebSocket(`${x.url}${token ? `?token=${token}` : ''}`, ['binary'], origin ? { origin } : {});
       ws.on('message', (d: Buffer) => { done(d.subarray(0, 8).toString()); ws.terminate(); });
       ws.on('unexpected-response', (_q, res) => { done(`HTTP ${res.statusCode}`); ws.terminate(); });
       ws.on('error', () => done('error'));
@@ -98,5 +102,8 @@ describe('no open proxy', () => {
     expect(await outcome('https://evil.example')).toBe('HTTP 403');
     expect(await outcome('null')).toBe('HTTP 403'); // sandboxed iframes and file: pages
     expect(await outcome()).toBe('HTTP 403');
+    // A forged Origin is no key: without the token, or with a wrong one, 401 and not a byte of NBD.
+    expect(await outcome(`http://127.0.0.1:${x.port}`, '')).toBe('HTTP 401');
+    expect(await outcome(`http://127.0.0.1:${x.port}`, 'wrong')).toBe('HTTP 401');
   });
 });
