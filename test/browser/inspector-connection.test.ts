@@ -90,10 +90,11 @@ it('a raw NBD port and a TLS-scheme mismatch are told apart from "refused"', asy
     const secure = await bridge(s.port!, { cert, key });
     const plain = await bridge(s.port!);
     const port = (u: string) => new URL(u.replace(/^[a-z+]+:/, 'http:')).port;
-    const p1 = await open(`nbd+ws://127.0.0.1:${port(secure.uris[0]!)}/`, trusting);
-    await error(p1, new RegExp(`A bridge answers there with TLS: use nbds\\+wss://127\\.0\\.0\\.1:${port(secure.uris[0]!)}/$`));
-    const p2 = await open(`nbds+wss://127.0.0.1:${port(plain.uris[0]!)}/`, trusting);
-    await error(p2, new RegExp(`A bridge answers there without TLS: use nbd\\+ws://127\\.0\\.0\\.1:${port(plain.uris[0]!)}/$`));
+    // The token goes with the probe: without it, neither bridge answers at all.
+    const p1 = await open(`nbd+ws://127.0.0.1:${port(secure.uris[0]!)}/?token=${secure.token}`, trusting);
+    await error(p1, new RegExp(`A bridge answers there with TLS: use nbds\\+wss://127\\.0\\.0\\.1:${port(secure.uris[0]!)}/\\?token=${secure.token}$`));
+    const p2 = await open(`nbds+wss://127.0.0.1:${port(plain.uris[0]!)}/?token=${plain.token}`, trusting);
+    await error(p2, new RegExp(`A bridge answers there without TLS: use nbd\\+ws://127\\.0\\.0\\.1:${port(plain.uris[0]!)}/\\?token=${plain.token}$`));
   } finally {
     await trusting.close();
   }

@@ -3,10 +3,11 @@
 // deployment recipe bridge/nginx/: Debian's nginx terminating TLS and proxying the WebSocket to the
 // bridge, run unprivileged in the foreground with its own prefix, reached from Node and Chromium.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { chownSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
@@ -109,15 +110,16 @@ describe('deployment recipe: nginx terminates TLS in front of webnbd bridge', ()
     const nginxPort = await freePort();
     const origin = `https://127.0.0.1:${nginxPort}`;
     // The bridge stays on loopback, plain ws://, and admits only the public https origin.
-    await bridge({ target: { command: ['nbdkit', 'pattern', '8M'] }, listen: { port: bridgePort }, origins: [origin] });
+    const b = await bridge({ target: { command: ['nbdkit', 'pattern', '8M'] }, listen: { port: bridgePort }, origins: [origin] });
     const nginx = await startNginx(nginxPort, `127.0.0.1:${bridgePort}`);
     try {
-      const uri = `nbds+wss://127.0.0.1:${nginxPort}/`;
+      const uri = `nbds+wss://127.0.0.1:${nginxPort}/?token=${b.token}`;
       // Node trusts the test certificate through NODE_EXTRA_CA_CERTS, read at startup: a child process.
       const script = `const { create } = await import(process.argv[1]); const h = create(); await h.connectUri(process.argv[2]);
         const buf = new Uint8Array(16); await h.pread(buf, 4096); await h.shutdown();
         console.log(String(h.getSize()), Buffer.from(buf).toString('hex'));`;
-      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, join(root, 'build/web/node/index.js'), uri],
+      // Asynchronously: the bridge runs in this process.
+      const { stdout: out } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, join(root, 'build/web/node/index.js'), uri],
         { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, encoding: 'utf8' });
       expect(out.trim()).toBe(`${8 << 20} 00000000000010000000000000001008`);
 
@@ -134,7 +136,7 @@ describe('deployment recipe: nginx terminates TLS in front of webnbd bridge', ()
 
       // The Origin passes through nginx unchanged, so the bridge still refuses foreign pages.
       const status = await new Promise<string>((done) => {
-        const ws = new WebSocket(`wss://127.0.0.1:${nginxPort}/`, ['binary'], { origin: 'https://evil.example', ca: readFileSync(cert) });
+        const ws = new WebSocket(`wss://127.0.0.1:${nginxPort}/?token=${b.token}`, ['binary'], { origin: 'https://evil.example', ca: readFileSync(cert) });
         ws.on('unexpected-response', (_q, res) => { done(`HTTP ${res.statusCode}`); ws.terminate(); });
         ws.on('open', () => { done('open'); ws.terminate(); });
         ws.on('error', () => done('error'));
