@@ -6,19 +6,20 @@ set -eu
 
 usage() {
     cat >&2 <<'USAGE'
-usage: configure.sh --server-name NAME --listen PORT --cert FILE --key FILE --bridge HOST:PORT --root DIR [--prefix DIR]
+usage: configure.sh --server-name NAME --listen PORT --cert FILE --key FILE --bridge HOST:PORT --root DIR [--htpasswd FILE] [--prefix DIR]
   --server-name  the public host name (the bridge needs --origin https://NAME[:PORT])
   --listen       [ADDRESS:]PORT nginx listens on for HTTPS (443 in production)
   --cert, --key  PEM certificate chain and key
   --bridge       where `webnbd bridge` listens (plain ws://, on loopback)
   --root         the built pages (dist/ from `npm run build`)
+  --htpasswd     also require HTTP basic auth (users in FILE, htpasswd format) for pages and bridge
   --prefix       write DIR/nginx.conf, a whole configuration for a foreground nginx, instead
 USAGE
     exit 2
 }
 
 here=$(cd "$(dirname "$0")" && pwd)
-name= listen= cert= key= bridge= root= prefix=
+name= listen= cert= key= bridge= root= prefix= htpasswd=
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || usage
     case $1 in
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
         --bridge) bridge=$2 ;;
         --root) root=$2 ;;
         --prefix) prefix=$2 ;;
+        --htpasswd) htpasswd=$2 ;;
         *) usage ;;
     esac
     shift 2
@@ -40,12 +42,17 @@ case $name in *[!0-9A-Za-z.-]*) echo "configure.sh: --server-name: not a host na
 for f in "$cert" "$key"; do [ -r "$f" ] || { echo "configure.sh: cannot read $f" >&2; exit 1; }; done
 [ -d "$root" ] || { echo "configure.sh: --root $root: no such directory" >&2; exit 1; }
 abs() { (cd "$(dirname "$1")" && printf '%s/%s' "$(pwd)" "$(basename "$1")"); }
+auth='# (no basic auth: configure.sh --htpasswd FILE adds it)'
+if [ -n "$htpasswd" ]; then
+    [ -r "$htpasswd" ] || { echo "configure.sh: cannot read $htpasswd" >&2; exit 1; }
+    auth="auth_basic \"webnbd\"; auth_basic_user_file $(abs "$htpasswd");"
+fi
 
 site() {
     # '|' as the sed delimiter: paths contain '/', and none of the values may contain '|'.
     sed -e "s|@SERVER_NAME@|$name|g" -e "s|@HOST@|$name|g" -e "s|@LISTEN@|$listen|g" \
         -e "s|@CERT@|$(abs "$cert")|g" -e "s|@KEY@|$(abs "$key")|g" \
-        -e "s|@BRIDGE@|$bridge|g" -e "s|@ROOT@|$(cd "$root" && pwd)|g" "$here/webnbd.conf.template"
+        -e "s|@BRIDGE@|$bridge|g" -e "s|@ROOT@|$(cd "$root" && pwd)|g" -e "s|@AUTH@|$auth|" "$here/webnbd.conf.template"
 }
 
 if [ -z "$prefix" ]; then

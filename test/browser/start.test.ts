@@ -26,7 +26,7 @@ it('npm start shows the sample disk\'s sector 0 and Ctrl-C stops everything', as
     });
   });
   const src = decodeURIComponent(new URL(url).searchParams.get('src')!);
-  expect(src).toMatch(/^nbd\+ws:\/\/127\.0\.0\.1:\d+\/$/);
+  expect(src).toMatch(/^nbd\+ws:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{32}$/);
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(url);
