@@ -3,7 +3,9 @@
 // guesses), and with a token file only the listed tokens reach anything. Checked with webnbd's Node
 // client and raw WebSockets.
 
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -105,5 +107,26 @@ describe('no open proxy', () => {
     // A forged Origin is no key: without the token, or with a wrong one, 401 and not a byte of NBD.
     expect(await outcome(`http://127.0.0.1:${x.port}`, '')).toBe('HTTP 401');
     expect(await outcome(`http://127.0.0.1:${x.port}`, 'wrong')).toBe('HTTP 401');
+  });
+
+  it('another-local-user-gets-no-byte-of-nbd', async () => {
+    // The bridge runs its own nbdkit on a socket in a private directory (0700); user nobody can
+    // reach the bridge's port but does not know the token, and cannot reach the socket.
+    const x = await bridge({ target: { command: ['nbdkit', 'pattern', '1M'] } });
+    const cmd = readFileSync(`/proc/${x.serverPid()}/cmdline`, 'utf8').split('\0');
+    const sock = JSON.stringify(cmd[cmd.indexOf('-U') + 1]); // nbdkit's socket, from its command line
+    const probe = `const net = require('net');
+      const up = (t) => new Promise((done) => { let out = ''; const s = net.connect(${x.port}, '127.0.0.1');
+        s.write('GET /' + (t === null ? '' : '?token=' + t) + ' HTTP/1.1\\r\\nHost: 127.0.0.1:${x.port}\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\nOrigin: http://127.0.0.1:${x.port}\\r\\n\\r\\n');
+        s.on('data', (d) => (out += d.toString('latin1'))); s.on('error', () => {});
+        s.on('close', () => done(out.split('\\r\\n')[0] + (out.includes('NBDMAGIC') ? ' NBDMAGIC' : ''))); setTimeout(() => s.destroy(), 1500); });
+      const direct = () => new Promise((done) => { const s = net.connect(${sock}); s.on('connect', () => { done('connected'); s.destroy(); }); s.on('error', (e) => done(e.code)); });
+      (async () => console.log(JSON.stringify([await up(null), await up('guess'), await up('${'x'.repeat(32)}'), await direct(), process.getuid()])))();`;
+    const { stdout } = await promisify(execFile)('runuser', ['-u', 'nobody', '--', process.execPath, '-e', probe], { cwd: '/' });
+    expect(JSON.parse(stdout)).toEqual(['HTTP/1.1 401 Unauthorized', 'HTTP/1.1 401 Unauthorized', 'HTTP/1.1 401 Unauthorized', 'EACCES', 65534]);
+    // The control: the same request with the token opens NBD.
+    const { stdout: ok } = await promisify(execFile)(process.execPath, ['-e', probe.replace("await up(null)", `await up('${x.token}')`)]);
+    expect(JSON.parse(ok)[0]).toBe('HTTP/1.1 101 Switching Protocols NBDMAGIC');
   });
 });
