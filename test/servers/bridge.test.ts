@@ -253,6 +253,27 @@ describe('bridge over TLS', () => {
   });
 });
 
+describe('bridge with client certificates', () => {
+  it('client-ca-admits-only-clients-with-a-certificate-it-signed', async () => {
+    const f = (n: string) => join(dir, n);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('srv.key'), '-out', f('srv.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=webnbd test CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', '/CN=client');
+    ssl('x509', '-req', '-in', f('client.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('client.pem'), '-days', '1');
+    // A certificate of the same name that the CA did not sign.
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('other.key'), '-out', f('other.pem'), '-days', '1', '-subj', '/CN=client');
+    const nbd = await startNbdkit(['pattern', '1M'], { unix: true });
+    const b = await bridge({ target: { unix: nbd.socket! }, cert: f('srv.pem'), key: f('srv.key'), clientCa: f('ca.pem') });
+    const url = `${b.url}?token=${b.token}`;
+    const origin = `https://127.0.0.1:${b.port}`;
+    const ca = readFileSync(f('srv.pem'));
+    expect(await upgrade(url, origin, { ca, cert: readFileSync(f('client.pem')), key: readFileSync(f('client.key')) })).toBe('open');
+    expect(await upgrade(url, origin, { ca })).toBe('dropped');
+    expect(await upgrade(url, origin, { ca, cert: readFileSync(f('other.pem')), key: readFileSync(f('other.key')) })).toBe('dropped');
+  });
+});
+
 describe('bridge command lifecycle', () => {
   it('starts-its-server-and-sigint-leaves-no-processes', async () => {
     const c = cli(['--', 'nbdkit', 'pattern', '1M']);
