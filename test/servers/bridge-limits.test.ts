@@ -2,7 +2,10 @@
 // time to upgrade, to finish the NBD handshake, idle time, connections in total and per address,
 // frame size, and replies left unread (the server is no longer read, so the bridge's memory stays
 // flat). The bridge runs as `webnbd bridge` in a child process, so its memory can be measured.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The nginx recipe renders the same kind of bounds, and nginx accepts it.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -113,4 +116,27 @@ describe('bridge limits', () => {
     await until(() => /idle for \d+ s; closed/.test(b.log()), 15_000);
     s.destroy();
   }, 30_000);
+
+  it('the-nginx-recipe-bounds-each-address-and-can-add-basic-auth', () => {
+    const dir = mkdtempSync(resolve(tmpdir(), 'webnbd-nginx-'));
+    try {
+      const f = (n: string) => resolve(dir, n);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('key.pem'), '-out', f('cert.pem'),
+        '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+      writeFileSync(f('htpasswd'), `user:${execFileSync('openssl', ['passwd', '-apr1', 'secret']).toString().trim()}\n`);
+      mkdirSync(f('root'));
+      const render = (...extra: string[]) => execFileSync('sh', [join('bridge/nginx/configure.sh'), '--server-name', '127.0.0.1',
+        '--listen', '127.0.0.1:8443', '--cert', f('cert.pem'), '--key', f('key.pem'), '--bridge', '127.0.0.1:8001', '--root', f('root'), ...extra]).toString();
+      const site = render();
+      for (const d of ['limit_conn webnbd_conn 64;', 'limit_req zone=webnbd_req burst=40 nodelay;', 'client_header_timeout 10s;',
+        'proxy_read_timeout 15m;', 'proxy_connect_timeout 5s;']) expect(site).toContain(d);
+      expect(site).not.toMatch(/^\s*auth_basic /m);
+      render('--htpasswd', f('htpasswd'), '--prefix', f('p'));
+      expect(readFileSync(f('p/webnbd-site.conf'), 'utf8')).toContain(`auth_basic "webnbd"; auth_basic_user_file ${f('htpasswd')};`);
+      // nginx itself accepts the whole configuration.
+      execFileSync('nginx', ['-t', '-q', '-p', f('p'), '-c', 'nginx.conf', '-e', 'stderr'], { stdio: 'pipe' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
