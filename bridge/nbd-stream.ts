@@ -201,6 +201,7 @@ export class NbdStream {
     }
   }
   private pendingWrite: { cookie: bigint; type: number; length: bigint } | null = null;
+  private replyDone: bigint | null = null;
 
   private requestDone(r: { cookie: bigint; type: number; length: bigint }): void {
     this.partial = false;
@@ -215,6 +216,14 @@ export class NbdStream {
     for (;;) {
       if (this.phase !== 'handshake' && this.phase !== 'transmission') return;
       if (this.s.skip > 0n && !this.s.skipped()) return;
+      if (this.replyDone !== null) {
+        // A reply counts as complete only once its last byte is in.
+        const list = this.cookies.get(this.replyDone)!;
+        list.shift();
+        if (!list.length) this.cookies.delete(this.replyDone);
+        this.inFlight--;
+        this.replyDone = null;
+      }
       if (this.phase === 'handshake') {
         if (this.greeted === null) {
           const g = this.s.peek(16);
@@ -280,12 +289,7 @@ export class NbdStream {
         if (!this.cookies.has(cookie)) return this.opaque(`a reply to unknown cookie ${cookie}`);
       } else return this.opaque(`bad reply magic 0x${magic.toString(16)}`);
       this.s.skip = length;
-      if (done) {
-        const list = this.cookies.get(cookie)!;
-        list.shift();
-        if (!list.length) this.cookies.delete(cookie);
-        this.inFlight--;
-      }
+      if (done) this.replyDone = cookie;
     }
   }
 }
