@@ -68,7 +68,7 @@ it('a lost connection is said in plain words within seconds, without a read', as
 it('a missing export is named, the default export as such', async () => {
   const s = await startNbdkit(['-r', '--filter=exportname', 'memory', '1M', 'exportname=only', 'exportname-strict=true']);
   const b = await bridge(s.port!);
-  const page = await open(b.uris[0]!.replace(/\/$/, '/nope'));
+  const page = await open(b.uris[0]!.replace(/\/\?/, '/nope?'));
   await error(page, /^The server has no export named “nope”\./);
   await page.goto(`${site.origin}/index.html?${new URLSearchParams({ src: b.uris[0]! })}`);
   await error(page, /^The server has no default export\./);
