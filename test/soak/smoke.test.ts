@@ -1,4 +1,4 @@
-// The soak's smoke test: 20 seconds of continuous reads in a browser worker through websockify,
+// The soak's smoke test: 20 seconds of continuous reads in a browser worker through `webnbd bridge`,
 // with the worker's heap sampled over CDP. It checks that the runner works and every read was
 // right; whether the heap stays flat is for `npm run soak` (30 minutes) to say.
 

@@ -1,4 +1,4 @@
-// The soak: a browser worker reads continuously through `webnbd bridge` (websockify) from nbdkit,
+// The soak: a browser worker reads continuously through `webnbd bridge` from nbdkit,
 // while the worker's JavaScript heap is sampled over CDP after a forced GC. Used by `npm run soak`
 // (run.ts, 30 minutes) and by the 20-second smoke test in npm test (smoke.test.ts).
 

@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, Entry> = {
   ls: { summary: 'list files in a filesystem on an export (virt-ls)', load: async () => (await import('./fs.js')).ls },
   cat: { summary: 'print files from a filesystem on an export (virt-cat)', load: async () => (await import('./fs.js')).cat },
   bridge: {
-    summary: 'let browsers reach an NBD server through websockify',
+    summary: 'let browsers reach an NBD server (a WebSocket bridge with a secret token)',
     load: async () => {
       const { bridgeCommand } = await import('../../bridge/bridge.js');
       return { summary: '', run: (argv) => bridgeCommand(argv) };
