@@ -22,9 +22,10 @@ function exportName(): Buffer {
   b.writeUInt32BE(1, 8); // NBD_OPT_EXPORT_NAME, name ""
   return b;
 }
-export function readRequest(cookie: number, offset: number, length: number): Buffer {
+export function readRequest(cookie: number, offset: number, length: number, type = 0): Buffer {
   const b = Buffer.alloc(28);
   b.writeUInt32BE(0x25609513, 0);
+  b.writeUInt16BE(type, 6);
   b.writeBigUInt64BE(BigInt(cookie), 8);
   b.writeBigUInt64BE(BigInt(offset), 16);
   b.writeUInt32BE(length, 24);
@@ -32,7 +33,7 @@ export function readRequest(cookie: number, offset: number, length: number): Buf
 }
 
 /** A raw WebSocket NBD client: handshake done, then `reads` reads of `size`; resolves once replies flow. */
-export async function rawClient(uri: string, opts: { reads: number; size: number; waitFor?: number; localAddress?: string }): Promise<WebSocket> {
+export async function rawClient(uri: string, opts: { reads: number; size: number; waitFor?: number; partialWrite?: boolean; localAddress?: string }): Promise<WebSocket> {
   const url = wsUrl(uri);
   const ws = new WebSocket(url, ['binary'], { origin: originOf(url), perMessageDeflate: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
   let got = 0;
@@ -57,16 +58,19 @@ export async function rawClient(uri: string, opts: { reads: number; size: number
   await until(28); // export size and flags
   const span = 1 << 30;
   ws.send(Buffer.concat(Array.from({ length: opts.reads }, (_, i) => readRequest(i + 1, (i * opts.size) % (span - opts.size), opts.size))));
+  // Then the start of a write: its header and 1 MiB of its 32 MiB, the rest never sent.
+  if (opts.partialWrite) ws.send(Buffer.concat([readRequest(999, 0, 32 * MiB, 1), Buffer.alloc(MiB)]));
   await until(28 + (opts.waitFor ?? 16 + MiB)); // replies under way
   return ws;
 }
 
 /**
- * Sends `reads` reads of `size`, takes the first 40 MiB of replies and vanishes (no close frame:
- * the TCP connection just ends). By then the server has more replies ready and waiting to be sent.
+ * Sends `reads` reads of `size` (and, with `partialWrite`, part of a write), takes the first 40 MiB
+ * of replies and vanishes (no close frame: the TCP connection just ends). By then the server has
+ * more replies ready and waiting to be sent.
  */
-export async function dropper(uri: string, reads = 20, size = 32 * MiB): Promise<void> {
-  const ws = await rawClient(uri, { reads, size, waitFor: 40 * MiB });
+export async function dropper(uri: string, reads = 20, size = 32 * MiB, partialWrite = false): Promise<void> {
+  const ws = await rawClient(uri, { reads, size, waitFor: 40 * MiB, partialWrite });
   ws.terminate();
 }
 
