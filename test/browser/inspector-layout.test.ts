@@ -52,7 +52,7 @@ const overflowing = (page: Page) => page.evaluate(() => {
 
 describe.each([1024, 1280])('%i px wide', (width) => {
   it.each(['light', 'dark'] as const)('%s: nothing is wider than its column, with the file browser open', async (scheme) => {
-    const page = await open(disk.uri.replace(/\/$/, '/disk'), width, scheme);
+    const page = await open(disk.uri.replace(/\/(?=\?|$)/, '/disk'), width, scheme); // the export name, before ?token=
     await page.locator('#partitions tbody tr').first().locator('button.browse').click();
     await page.waitForFunction(() => /entries in \//.test(document.querySelector('#files .note')!.textContent ?? ''));
     await page.locator('#files tbody button.name', { hasText: /^x+\.txt$/ }).click();
