@@ -220,8 +220,8 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     fail(`listening on "${host}" (every address), the bridge has no origin of its own: give --origin URL`);
   }
   const scheme = tls ? 'https' : 'http';
-  origins = allowed ?? (isLoopback(address) || LOOPBACK_NAMES.has(host) ? ['localhost', '127.0.0.1', '[::1]'] : [bracket(address)])
-    .map((h) => new URL(`${scheme}://${h}:${port}`).origin);
+  origins = allowed ?? [...new Set((isLoopback(address) || LOOPBACK_NAMES.has(host) ? ['localhost', '127.0.0.1', '[::1]'] : [bracket(host), bracket(address)])
+    .map((h) => new URL(`${scheme}://${h}:${port}`).origin))];
 
   let server: Supervised | undefined;
   if ('command' in t) {

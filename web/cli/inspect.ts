@@ -176,7 +176,8 @@ async function runInspect(argv: string[], io: Io): Promise<number> {
       bridge = await startBridge({
         target: { command: target.command },
         origins: [origin, origin.replace('127.0.0.1', 'localhost')],
-        log: (from, text) => { if (from === 'server') process.stderr.write(text); },
+        // The server's output, and the bridge's lines on limits and restarts (not each admitted client).
+        log: (from, text) => { if (from === 'server' || !/: admitted$/m.test(text)) process.stderr.write(text); },
       });
     } catch (e) {
       await closePages();
