@@ -75,6 +75,12 @@ describe('connect takes { signal, timeout }', () => {
     expect(err.message).toMatch(/^nbd_connect_uri: timed out waiting for the server's greeting \(/);
   });
 
+  it('a-websocket-that-never-speaks-NBD-is-probably-not-a-bridge', async () => {
+    const { h } = memoryHandle(silent, 'whole');
+    const { err } = await failure(h.connectUri('nbd+ws://127.0.0.1:5173/', { timeout: 100 }));
+    expect(err.message).toBe("nbd_connect_uri: timed out after 100 ms waiting for the server's greeting (is it a webnbd bridge?): Connection timed out");
+  });
+
   it('an-aborted-signal-refuses-before-connecting', async () => {
     let opened = 0;
     const h = new NbdHandle({ transports: { tcp: () => { opened++; throw new Error('unreachable'); } } });

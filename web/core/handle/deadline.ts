@@ -14,7 +14,7 @@ export const formatDuration = (ms: number): string =>
 /** What the handle is waiting for in its current state, for an error message. */
 export function waitingFor(e: Engine): string {
   const s = e.state;
-  if (s === 'START' || s === 'CONNECT') return 'connecting to the server';
+  if (s === 'START' || s === 'CONNECT') return e.s.conn.target?.kind === 'websocket' ? 'connecting to the bridge' : 'connecting to the server';
   if (s.startsWith('MAGIC.') || s.startsWith('OLDSTYLE.') || s === 'NEWSTYLE.RECV_GFLAGS') return "waiting for the server's greeting";
   if (s === 'NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY') return "waiting for the server's reply to NBD_OPT_EXPORT_NAME";
   if (s.startsWith('NEWSTYLE.')) {
@@ -38,9 +38,12 @@ const isTimeout = (signal: T.SignalLike): boolean =>
 
 /** The error a deadline ends the handle with. */
 export function deadlineError(e: Engine, how: { timeout: number } | { signal: T.SignalLike }): NbdError {
+  // A WebSocket that is not a bridge (a page's own port, say) never upgrades or never speaks NBD.
+  const early = e.state === 'START' || e.state === 'CONNECT' || e.state === 'MAGIC.RECV_MAGIC';
   const what = waitingFor(e);
-  if ('timeout' in how) return new NbdError(errno.ETIMEDOUT, '', `timed out after ${formatDuration(how.timeout)} ${what}`);
-  if (isTimeout(how.signal)) return new NbdError(errno.ETIMEDOUT, '', `timed out ${what} (${reasonOf(how.signal)})`);
+  const hint = early && e.s.conn.target?.kind === 'websocket' ? ' (is it a webnbd bridge?)' : '';
+  if ('timeout' in how) return new NbdError(errno.ETIMEDOUT, '', `timed out after ${formatDuration(how.timeout)} ${what}${hint}`);
+  if (isTimeout(how.signal)) return new NbdError(errno.ETIMEDOUT, '', `timed out ${what} (${reasonOf(how.signal)})${hint}`);
   return new NbdError(errno.ECANCELED, '', `cancelled ${what} (${reasonOf(how.signal)})`);
 }
 
