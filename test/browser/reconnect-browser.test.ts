@@ -1,0 +1,161 @@
+// <nbd-hexdump> and the inspector in Chromium when the connection goes: nbdkit behind websockify
+// is killed with a read in flight and started again on its port; the element and the inspector
+// say they are reconnecting, connect again by themselves and show the right bytes (the read is
+// sent again). Without a server they give up after their bound, saying so. A WebSocket that never
+// answers, and one that never speaks NBD, end "Connecting…" with a timeout naming the bridge.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, serveDist, type Site } from '../support/browser.js';
+import { FakeServer, type FakeServerHandle } from '../support/fake-conn.js';
+import { stallingServer } from '../support/fake-server.js';
+import { hexdump, work } from '../support/inspector-fixtures.js';
+import { freePort, startWebsockify, type WebsockifyServer } from '../support/servers.js';
+
+/** What nbdkit's pattern plugin serves: each 8-byte word is its own offset, big-endian. */
+const PATTERN = join(work, 'pattern.img');
+{
+  const b = Buffer.alloc(2 << 20);
+  for (let o = 0; o < b.length; o += 8) b.writeBigUInt64BE(BigInt(o), o);
+  writeFileSync(PATTERN, b);
+}
+
+const accepts = (port: number): Promise<boolean> => new Promise((resolve) => {
+  const s = connect(port, '127.0.0.1');
+  s.once('connect', () => { s.destroy(); resolve(true); }).once('error', () => resolve(false));
+});
+
+/** nbdkit on a fixed port, which can be killed and started again there. */
+class Restartable {
+  child: ChildProcess | null = null;
+  constructor(readonly port: number, readonly args: string[]) {}
+  async start(): Promise<void> {
+    this.child = spawn('nbdkit', ['-f', '-i', '127.0.0.1', '-p', String(this.port), ...this.args], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !(await accepts(this.port)); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+  kill(): void {
+    this.child?.kill('SIGKILL');
+    this.child = null;
+  }
+}
+
+let site: Site;
+const cleanup: (() => unknown)[] = [];
+beforeAll(async () => { site = await serveDist(true); });
+afterAll(async () => {
+  await (await launch()).close();
+  for (const c of cleanup) await c();
+  await site.close();
+});
+
+/** nbdkit (1 s per read) behind websockify, which connects to it afresh for every WebSocket. */
+async function restartableServer(): Promise<{ nbd: Restartable; ws: WebsockifyServer; uri: string }> {
+  const nbd = new Restartable(await freePort(), ['--filter=delay', 'pattern', '64M', 'rdelay=1']);
+  await nbd.start();
+  cleanup.push(() => nbd.kill());
+  const ws = await startWebsockify({ port: nbd.port });
+  cleanup.push(() => ws.stop());
+  return { nbd, ws, uri: `nbd+ws://127.0.0.1:${ws.port}/` };
+}
+
+const state = (page: Page) => page.evaluate(() => {
+  const el = document.querySelector('nbd-hexdump')!;
+  return { state: el.dataset['state'], status: el.shadowRoot!.querySelector('[part=status]')!.textContent };
+});
+
+async function embed(query: Record<string, string>): Promise<Page> {
+  const page = await (await launch()).newPage();
+  await page.goto(`${site.origin}/embed.html?${new URLSearchParams(query)}`);
+  await page.waitForSelector('nbd-hexdump', { state: 'attached' });
+  return page;
+}
+
+describe('reconnect-browser', () => {
+  it('the element and the inspector reconnect after the server restarts, and the read in flight is sent again', async () => {
+    const { nbd, uri } = await restartableServer();
+    const page = await embed({ src: uri, offset: '0', length: '512' });
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded', null, { timeout: 20_000 });
+    expect(await page.evaluate(() => document.querySelector('nbd-hexdump')!.text)).toBe(hexdump(PATTERN, 0, 512));
+    const inspector = await (await launch()).newPage();
+    await inspector.goto(`${site.origin}/index.html?src=${encodeURIComponent(uri)}`);
+    await inspector.waitForFunction(() => document.querySelector('nbd-hexdump')?.dataset['state'] === 'loaded', null, { timeout: 30_000 });
+
+    // A new range: its read takes nbdkit a second, and nbdkit dies while it is in flight.
+    await page.evaluate(() => document.querySelector('nbd-hexdump')!.setAttribute('offset', String(1 << 20)));
+    await new Promise((r) => setTimeout(r, 300));
+    nbd.kill();
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'reconnecting', null, { timeout: 10_000 });
+    expect((await state(page)).status).toMatch(/^Connection lost; reconnecting \(attempt \d of 6\)…$/);
+    await inspector.waitForFunction(() => /was lost; reconnecting \(attempt \d of 6\)…/.test(document.querySelector('#error')!.textContent ?? ''), null, { timeout: 10_000 });
+
+    await new Promise((r) => setTimeout(r, 1000));
+    await nbd.start();
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded', null, { timeout: 30_000 });
+    expect(await page.evaluate(() => document.querySelector('nbd-hexdump')!.text)).toBe(hexdump(PATTERN, 1 << 20, 512));
+    expect(await state(page)).toEqual({ state: 'loaded', status: '' });
+    expect(await page.evaluate(() => document.querySelector('nbd-hexdump')!.disk!.stats.reconnects)).toBe(1);
+    // The inspector took its connection back too, and says nothing is wrong any more.
+    await inspector.waitForFunction(() => document.querySelector<HTMLElement>('#error')!.hidden, null, { timeout: 30_000 });
+    // Its hexdump scrolls on to bytes not read before, and shows them.
+    const line = hexdump(PATTERN, 1 << 20, 16).split('\n')[0]!;
+    await inspector.evaluate(() => { document.querySelector('nbd-hexdump')!.position = 1 << 20; });
+    await inspector.waitForFunction((want) => document.querySelector('nbd-hexdump')!.text.includes(want), line, { timeout: 20_000 });
+    expect(await inspector.evaluate(() => document.querySelector('nbd-hexdump')!.dataset['state'])).toBe('loaded');
+    await Promise.all([page.close(), inspector.close()]);
+  });
+
+  it('without a server it gives up after its bound, saying so', async () => {
+    const { nbd, uri } = await restartableServer();
+    const page = await embed({ src: uri, offset: '0', length: '512' });
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded', null, { timeout: 20_000 });
+    const t0 = Date.now();
+    nbd.kill();
+    await page.evaluate(() => document.querySelector('nbd-hexdump')!.setAttribute('offset', '8192'));
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'error', null, { timeout: 60_000 });
+    const seconds = (Date.now() - t0) / 1000;
+    expect(seconds).toBeGreaterThan(15);
+    expect(seconds).toBeLessThan(45);
+    expect((await state(page)).status).toMatch(/^webnbd: .*; reconnecting failed \(6 attempts over 15\.8 s\): nbd_connect_uri: .*$/);
+    await page.close();
+  });
+});
+
+describe('connect-timeout-browser', () => {
+  let silent: Server;
+  const sockets: Socket[] = [];
+  let mute: FakeServerHandle;
+  let muteWs: WebsockifyServer;
+  beforeAll(async () => {
+    // Takes the connection and never answers the WebSocket upgrade (as a dev server's port may).
+    silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    // A WebSocket that opens, to a TCP server that never speaks NBD.
+    mute = await FakeServer.start(stallingServer);
+    muteWs = await startWebsockify({ port: mute.port! });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+    await muteWs.stop();
+    await mute.close();
+  });
+
+  it('"Connecting…" ends with a timeout that names the bridge', async () => {
+    const port = (silent.address() as { port: number }).port;
+    const t0 = Date.now();
+    const [a, b] = await Promise.all([
+      embed({ src: `nbd+ws://127.0.0.1:${port}/` }),
+      embed({ src: `nbd+ws://127.0.0.1:${muteWs.port}/` }),
+    ]);
+    expect((await state(a)).status).toBe('Connecting…');
+    for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'error', null, { timeout: 40_000 });
+    expect((Date.now() - t0) / 1000).toBeLessThan(30);
+    expect(await state(a)).toEqual({ state: 'error', status: 'nbd_connect_uri: timed out after 15 s connecting to the bridge (is it a webnbd bridge?): Connection timed out' });
+    expect(await state(b)).toEqual({ state: 'error', status: "nbd_connect_uri: timed out after 15 s waiting for the server's greeting (is it a webnbd bridge?): Connection timed out" });
+    await Promise.all([a.close(), b.close()]);
+  });
+});
