@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, serveDist, type Site } from '../support/browser.js';
+import { labPage, launch, serveDist, type Site } from '../support/browser.js';
 import { FakeServer, type FakeServerHandle } from '../support/fake-conn.js';
 import { stallingServer } from '../support/fake-server.js';
 import { hexdump, work } from '../support/inspector-fixtures.js';
@@ -157,5 +157,45 @@ describe('connect-timeout-browser', () => {
     expect(await state(a)).toEqual({ state: 'error', status: 'nbd_connect_uri: timed out after 15 s connecting to the bridge (is it a webnbd bridge?): Connection timed out' });
     expect(await state(b)).toEqual({ state: 'error', status: "nbd_connect_uri: timed out after 15 s waiting for the server's greeting (is it a webnbd bridge?): Connection timed out" });
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a page handle\'s signal and timeout reach the worker: connect and opt calls end as asked', async () => {
+    const { page, errors } = await labPage(site);
+    const r = await page.evaluate(async (uri) => {
+      const w = window.webnbd;
+      const outcome = async (run: (h: ReturnType<typeof w.create>) => Promise<unknown>) => {
+        const h = w.create();
+        const t0 = performance.now();
+        try {
+          await run(h);
+          return { ok: true };
+        } catch (e) {
+          return { code: (e as { code: string }).code, message: (e as Error).message, ms: performance.now() - t0, dead: h.aioIsDead() };
+        }
+      };
+      const aborted = (ms: number) => {
+        const ac = new AbortController();
+        setTimeout(() => ac.abort('the user went away'), ms);
+        return ac.signal;
+      };
+      return {
+        timeout: await outcome((h) => h.connectUri(uri, { timeout: 300 })),
+        abort: await outcome((h) => h.connectUri(uri, { signal: aborted(200) })),
+        before: await outcome((h) => h.connectUri(uri, { signal: AbortSignal.abort('no') })),
+        signalTimeout: await outcome((h) => h.connectUri(uri, { signal: AbortSignal.timeout(200) })),
+        aio: await outcome(async (h) => {
+          h.aioConnectUri(uri, { timeout: 200 });
+          for (let i = 0; i < 100 && !h.aioIsDead(); i++) await new Promise((res) => setTimeout(res, 20));
+          throw Object.assign(new Error(h.aioIsDead() ? 'dead' : 'alive'), { code: h.aioIsDead() ? 'DEAD' : 'ALIVE' });
+        }),
+      };
+    }, `nbd+ws://127.0.0.1:${muteWs.port}/`);
+    expect(r.timeout).toMatchObject({ code: 'ETIMEDOUT', dead: true, message: "nbd_connect_uri: timed out after 300 ms waiting for the server's greeting (is it a webnbd bridge?): Connection timed out" });
+    expect(r.abort).toMatchObject({ code: 'ECANCELED', dead: true, message: expect.stringMatching(/^nbd_connect_uri: cancelled (connecting to the bridge|waiting for the server's greeting) \(the user went away\): Operation canceled$/) });
+    expect(r.before).toMatchObject({ code: 'ECANCELED', message: 'nbd_connect_uri: cancelled connecting to the bridge (no): Operation canceled', dead: false });
+    expect(r.signalTimeout).toMatchObject({ code: 'ETIMEDOUT', dead: true });
+    expect(r.aio).toMatchObject({ code: 'DEAD' });
+    expect(errors).toEqual([]);
+    await page.close();
   });
 });

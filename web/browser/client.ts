@@ -72,10 +72,12 @@ export class WorkerClient {
     if (this.#broken) return Promise.reject(this.#broken);
     const id = this.#nextCall++;
     const onAbort = () => this.post({ t: 'abort', h, id, reason: reasonData(signal!.reason) });
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Already fired: the worker's signal starts fired, and the call refuses to begin.
+    const fired = signal?.aborted ? { aborted: reasonData(signal.reason) } : {};
+    if (signal && !signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
     const p = new Promise((resolve, reject) => {
       this.#pending.set(id, event ? { resolve, reject, event } : { resolve, reject });
-      this.post({ t: 'call', h, id, name, args, ...(signal ? { signal: true } : {}) });
+      this.post({ t: 'call', h, id, name, args, ...(signal ? { signal: true } : {}), ...fired });
     });
     if (signal) void p.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
     return p;

@@ -88,6 +88,7 @@ function withSignal(m: ToWorker & { t: 'call' }, name: ApiName, args: unknown[])
   if (at < 0) return args;
   const controller = new AbortController();
   signals.set(m.id, controller);
+  if (m.aborted) controller.abort(new DOMException(m.aborted.message, m.aborted.name));
   const out = args.slice();
   out[at] = { ...(args[at] as object | undefined), signal: controller.signal };
   return out;
@@ -101,6 +102,7 @@ async function call(m: ToWorker & { t: 'call' }): Promise<void> {
     const fn = (e.nbd as unknown as Record<ApiName, (...a: unknown[]) => unknown>)[name];
     const value = await fn.apply(e.nbd, withSignal(m, name, unmarshal(m.h, m.id, m.args, null, null)));
     sync(m.h);
+    if (API[name].kind === 'connect' && !('async' in API[name])) void followHandshake(m.h, e.nbd);
     post({ t: 'result', h: m.h, id: m.id, value });
   } catch (err) {
     sync(m.h);
@@ -109,6 +111,21 @@ async function call(m: ToWorker & { t: 'call' }): Promise<void> {
   } finally {
     signals.delete(m.id);
   }
+}
+
+/**
+ * An aio connect returns at once; tell the page how its handshake ends, also when it ends by
+ * itself (a timeout or an abort kills the handle without a transport event).
+ */
+async function followHandshake(id: number, nbd: NbdHandle): Promise<void> {
+  while (nbd.aioIsConnecting()) {
+    try {
+      await nbd.poll(-1);
+    } catch {
+      break;
+    }
+  }
+  sync(id);
 }
 
 function command(m: ToWorker & { t: 'cmd' }): void {
