@@ -12,7 +12,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPage, launch, serveDist, type Site } from '../support/browser.js';
 import { FakeServer, type FakeServerHandle } from '../support/fake-conn.js';
-import { stallingServer } from '../support/fake-server.js';
+import * as B from '../support/bytes.js';
+import { stall, stallingServer, startDiskServer } from '../support/fake-server.js';
 import { hexdump, work } from '../support/inspector-fixtures.js';
 import { freePort, startWebsockify, type WebsockifyServer } from '../support/servers.js';
 
@@ -129,6 +130,8 @@ describe('connect-timeout-browser', () => {
   const sockets: Socket[] = [];
   let mute: FakeServerHandle;
   let muteWs: WebsockifyServer;
+  let optStall: FakeServerHandle;
+  let optStallWs: WebsockifyServer;
   beforeAll(async () => {
     // Takes the connection and never answers the WebSocket upgrade (as a dev server's port may).
     silent = createServer((s) => void sockets.push(s));
@@ -136,12 +139,15 @@ describe('connect-timeout-browser', () => {
     // A WebSocket that opens, to a TCP server that never speaks NBD.
     mute = await FakeServer.start(stallingServer);
     muteWs = await startWebsockify({ port: mute.port! });
+    // A server that greets, then never answers NBD_OPT_LIST or NBD_OPT_INFO.
+    optStall = await startDiskServer({ size: 4096, hooks: { onOption: (o, s) => ([B.NBD_OPT_LIST, B.NBD_OPT_INFO].includes(o.option) ? stall(s.conn) : undefined) } });
+    optStallWs = await startWebsockify({ port: optStall.port! });
   });
   afterAll(async () => {
     for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(r));
-    await muteWs.stop();
-    await mute.close();
+    await Promise.all([muteWs.stop(), optStallWs.stop()]);
+    await Promise.all([mute.close(), optStall.close()]);
   });
 
   it('"Connecting…" ends with a timeout that names the bridge', async () => {
@@ -190,6 +196,24 @@ describe('connect-timeout-browser', () => {
         }),
       };
     }, `nbd+ws://127.0.0.1:${muteWs.port}/`);
+    const opt = await page.evaluate(async (uri) => {
+      const w = window.webnbd;
+      const h = w.create();
+      h.setOptMode(true);
+      await h.connectUri(uri, { timeout: 5000 });
+      const list = await h.optList(() => {}, { timeout: 300 }).then(() => 'listed', (e: Error) => e.message);
+      const g = w.create();
+      g.setOptMode(true);
+      await g.connectUri(uri, { timeout: 5000 });
+      const ac = new AbortController();
+      const info = new Promise<number>((resolve) => g.aioOptInfo((err: { value: number }) => { resolve(err.value); return 1; }, { signal: ac.signal }));
+      setTimeout(() => ac.abort('enough'), 200);
+      return { list, listDead: h.aioIsDead(), info: await info, infoDead: g.aioIsDead() };
+    }, `nbd+ws://127.0.0.1:${optStallWs.port}/`);
+    expect(opt).toEqual({
+      list: "nbd_opt_list: timed out after 300 ms waiting for the server's reply to NBD_OPT_LIST: Connection timed out",
+      listDead: true, info: 125, infoDead: true,
+    });
     expect(r.timeout).toMatchObject({ code: 'ETIMEDOUT', dead: true, message: "nbd_connect_uri: timed out after 300 ms waiting for the server's greeting (is it a webnbd bridge?): Connection timed out" });
     expect(r.abort).toMatchObject({ code: 'ECANCELED', dead: true, message: expect.stringMatching(/^nbd_connect_uri: cancelled (connecting to the bridge|waiting for the server's greeting) \(the user went away\): Operation canceled$/) });
     expect(r.before).toMatchObject({ code: 'ECANCELED', message: 'nbd_connect_uri: cancelled connecting to the bridge (no): Operation canceled', dead: false });
