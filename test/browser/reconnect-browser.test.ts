@@ -165,6 +165,17 @@ describe('connect-timeout-browser', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('the inspector does not stay on "Connecting…" either', async () => {
+    const port = (silent.address() as { port: number }).port;
+    const page = await (await launch()).newPage();
+    await page.goto(`${site.origin}/index.html?src=${encodeURIComponent(`nbd+ws://127.0.0.1:${port}/`)}`);
+    await page.waitForFunction(() => !document.querySelector<HTMLElement>('#error')!.hidden, null, { timeout: 40_000 });
+    expect(await page.textContent('#error')).toMatch(/^No webnbd bridge answered to nbd\+ws:\/\/127\.0\.0\.1:\d+\/ in time: is that address a bridge, or a web server's own port\? \(nbd_connect_uri: timed out after 15 s connecting to the bridge \(is it a webnbd bridge\?\): Connection timed out\)$/);
+    await page.waitForFunction(() => document.querySelector('#exports .note')!.textContent === 'Not connected.', null, { timeout: 10_000 });
+    expect(await page.evaluate(() => document.querySelector('nbd-hexdump')!.dataset['state'])).toBe('error');
+    await page.close();
+  });
+
   it('a page handle\'s signal and timeout reach the worker: connect and opt calls end as asked', async () => {
     const { page, errors } = await labPage(site);
     const r = await page.evaluate(async (uri) => {
