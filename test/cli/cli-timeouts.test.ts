@@ -43,7 +43,7 @@ describe('cli-timeout-ends-a-stalled-server', () => {
     for (const r of runs) {
       oneLine(r, want);
       expect(r.seconds).toBeGreaterThanOrEqual(1);
-      expect(r.seconds).toBeLessThan(8);
+      expect(r.seconds).toBeLessThan(15); // far below the default 30 s, with room for Node's start on a busy machine
     }
   });
 
@@ -63,7 +63,7 @@ describe('cli-timeout-ends-a-stalled-server', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toBe("webnbd: nbd_pread: read: command failed (timed out after 2 s waiting for the server's reply): Connection timed out\n");
     expect(r.seconds).toBeGreaterThanOrEqual(2);
-    expect(r.seconds).toBeLessThan(6);
+    expect(r.seconds).toBeLessThan(15);
     const c = await timed('cat', '--timeout', '1', s.uri, '/x');
     oneLine(c, /^webnbd: nbd_pread: read: command failed \(timed out after 1 s waiting for the server's reply\)/);
   });
