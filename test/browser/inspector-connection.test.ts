@@ -1,6 +1,6 @@
 // How the inspector talks about connections: the listing connection says NBD_OPT_ABORT to
 // qemu-nbd before it goes; a lost connection is said in plain words within seconds, without a
-// read to reveal it; a missing export, a raw NBD port and a TLS-scheme mismatch each in their words.
+// read to reveal it, and given up once reconnecting has failed; a missing export, a raw NBD port and a TLS-scheme mismatch each in their words.
 
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
@@ -50,13 +50,14 @@ it('the listing connection ends with NBD_OPT_ABORT: qemu-nbd logs no "Failed to 
   expect(q.log()).not.toMatch(/Failed to read opts magic|Unexpected end-of-file|Disconnect client, due to/);
 });
 
-it('a lost connection is said in plain words within seconds, without a read', async () => {
+it('a lost connection is said in plain words within seconds, without a read; given up after the reconnection bound', async () => {
   const s = await startNbdkit(['-r', 'memory', '1M']);
   const b = await bridge(s.port!);
   const page = await open(b.uris[0]!);
   await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded', null, { timeout: 20_000 });
   await s.stop();
-  await error(page, /^The connection to nbd\+ws:\/\/.* was lost: the bridge or the NBD server went away\. Press Connect to connect again\.$/, 10_000);
+  await error(page, /^The connection to nbd\+ws:\/\/.* was lost; reconnecting \(attempt \d of 6\)…$/, 10_000);
+  await error(page, /^The connection to nbd\+ws:\/\/.* was lost: the bridge or the NBD server went away\. Press Connect to connect again\.( \(.*\))?$/, 40_000);
   // Scrolling now must not bring libnbd's words back.
   await page.focus('nbd-hexdump');
   await page.keyboard.press('End');

@@ -4,11 +4,12 @@
 //      to a script as a FakeConn (exact reads, parsed options and requests, writes, a log of the bytes).
 //   2. serveDisk(opts) (here): a reference server on that layer, following NetworkBlockDevice/nbd
 //      doc/proto.md over an in-memory sparse disk (sparse-disk.ts), with hooks to corrupt, delay or
-//      drop; its handshake is fake-handshake.ts, its transmission phase fake-transmission.ts.
+//      drop, or stall (stall()); its handshake is fake-handshake.ts, its transmission fake-transmission.ts.
 // Every message is built with ./bytes.ts, never with the client's encoder.
 
 import type { Extent, U64 } from './bytes.js';
 import {
+  ConnectionClosed,
   type ConnHandler,
   type FakeConn,
   type FakeServerHandle,
@@ -59,6 +60,17 @@ export interface ExportSpec {
   /** Extra metadata contexts. */
   contexts?: MetaContextSpec[];
 }
+
+/**
+ * A server that stops answering: never settles while the client stays, and ends the script
+ * quietly when the client goes. Return it from a hook (onOption, onRequest…) to stall there, or
+ * use `stallingServer` to stall before the greeting.
+ */
+export const stall = (conn: FakeConn): Promise<never> =>
+  conn.closed.then(() => { throw new ConnectionClosed('the client left a stalled server'); });
+
+/** A handler that accepts connections and never says a word (no greeting). */
+export const stallingServer: ConnHandler = (conn) => stall(conn);
 
 /** A reply the server is about to send for one request, before encoding. */
 export type Reply =

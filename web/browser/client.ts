@@ -10,6 +10,7 @@ import { NbdError, errno } from '../core/errors.js';
 import type { NbdHandle } from '../core/handle.js';
 import { STATE_BODIES } from '../core/handle/calls.js';
 import { checkCommand } from '../core/handle/check.js';
+import { formatDuration } from '../core/handle/deadline.js';
 import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } from '../core/handle/state.js';
 import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
@@ -63,14 +64,23 @@ export class WorkerClient {
     this.#worker.postMessage(m, transfer);
   }
 
-  /** Run a call in the worker; `event` receives list/context callback events. */
-  call(h: number, name: string, args: unknown[], event?: (args: string[]) => void): Promise<unknown> {
+  /**
+   * Run a call in the worker; `event` receives list/context callback events. A signal cannot
+   * cross postMessage: when it fires, the worker is told to fire the call's own.
+   */
+  call(h: number, name: string, args: unknown[], event?: (args: string[]) => void, signal?: T.SignalLike): Promise<unknown> {
     if (this.#broken) return Promise.reject(this.#broken);
     const id = this.#nextCall++;
-    return new Promise((resolve, reject) => {
+    const onAbort = () => this.post({ t: 'abort', h, id, reason: reasonData(signal!.reason) });
+    // Already fired: the worker's signal starts fired, and the call refuses to begin.
+    const fired = signal?.aborted ? { aborted: reasonData(signal.reason) } : {};
+    if (signal && !signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
+    const p = new Promise((resolve, reject) => {
       this.#pending.set(id, event ? { resolve, reject, event } : { resolve, reject });
-      this.post({ t: 'call', h, id, name, args });
+      this.post({ t: 'call', h, id, name, args, ...(signal ? { signal: true } : {}), ...fired });
     });
+    if (signal) void p.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+    return p;
   }
 
   forget(h: number): void {
@@ -88,6 +98,21 @@ export class WorkerClient {
     }
     this.#handles.get(m.h)?._receive(m);
   }
+}
+
+/** An abort reason as plain data (DOMExceptions keep their name: TimeoutError means ETIMEDOUT). */
+const reasonData = (r: unknown): { name: string; message: string } =>
+  typeof r === 'object' && r !== null && 'message' in r
+    ? { name: String((r as { name?: unknown }).name ?? 'Error'), message: String((r as { message: unknown }).message) }
+    : { name: 'AbortError', message: r === undefined ? 'aborted' : String(r) };
+
+/** Split a call's { signal, timeout } into what can be posted and the signal kept here. */
+function splitOptions(at: Layout, args: unknown[]): { args: unknown[]; signal: T.SignalLike | undefined } {
+  const o = at.options >= 0 ? args[at.options] as T.CommandOptions | undefined : undefined;
+  if (!o) return { args, signal: undefined };
+  const posted = args.slice();
+  posted[at.options] = o.timeout !== undefined ? { timeout: o.timeout } : undefined;
+  return { args: posted, signal: o.signal };
 }
 
 let defaultClient: WorkerClient | null = null;
@@ -202,8 +227,9 @@ export class RemoteHandle {
   }
 
   /** Post a call the page does not wait for (settings, aio connect, aio disconnect). */
-  #forward(name: ApiName, args: unknown[]): void {
-    void this.#client.call(this.#id, name, args).catch(() => {});
+  #forward(name: ApiName, args: unknown[], at?: Layout): void {
+    const o = at ? splitOptions(at, args) : { args, signal: undefined };
+    void this.#client.call(this.#id, name, o.args, undefined, o.signal).catch(() => {});
   }
 
   /** An aio command: checked here exactly as the handle would, then sent to the worker. */
@@ -251,10 +277,12 @@ export class RemoteHandle {
    * into the page's buffer afterwards, and its 'done' (ECANCELED or ETIMEDOUT) completes it here.
    */
   #arm(cookie: number, { signal, timeout }: T.CommandOptions): void {
-    const cancel = (error: number) => this.#client.post({ t: 'cancel', h: this.#id, cookie, error });
+    const cancel = (error: number, why = '') => this.#client.post({ t: 'cancel', h: this.#id, cookie, error, why });
     const onAbort = () => cancel(errno.ECANCELED);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = timeout !== undefined ? setTimeout(() => cancel(errno.ETIMEDOUT), timeout) : undefined;
+    const timer = timeout !== undefined
+      ? setTimeout(() => cancel(errno.ETIMEDOUT, `timed out after ${formatDuration(timeout)} waiting for the server's reply`), timeout)
+      : undefined;
     const cmd = this.#cmds.get(cookie)!;
     cmd.waiters.push(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -273,7 +301,8 @@ export class RemoteHandle {
         event = (xs) => { try { cb.callback(...xs); } catch { /* ignored, as libnbd ignores its return */ } };
         return { $cb: k } satisfies Marker;
       });
-      return await this.#client.call(this.#id, name, margs, event);
+      const o = splitOptions(at, margs);
+      return await this.#client.call(this.#id, name, o.args, event, o.signal);
     } finally {
       // Free hooks run once, whether the call succeeded or failed (libnbd(3)).
       for (const a of args) if (a && typeof a === 'object' && 'free' in a) (a as T.WithFree<unknown>).free?.();
@@ -352,7 +381,7 @@ export class RemoteHandle {
       if (call.kind === 'connect') {
         return function (...args) {
           goto(this.#x.s, 'START', 'CONNECT');
-          this.#forward(name, args);
+          this.#forward(name, args, at);
         };
       }
       if (local && call.runs === 'page') return function (...args) { return local(this.#x.s, ...args); };

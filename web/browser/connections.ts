@@ -1,11 +1,11 @@
 // Shared connections for components: every element (and inspector panel) showing the same export
 // of the same server uses one Disk, i.e. one handle in the page's one worker, opened on first use
-// and closed a moment after the last user lets go (so moving an element does not reconnect).
+// (within CONNECT_TIMEOUT_MS) and closed a moment after the last user lets go (so moving an element
+// does not reconnect). A Disk whose connection is lost connects again by itself (disk.ts).
 
 import { parseUri, formatUri } from '../core/uri.js';
 import { NbdError, errno } from '../core/errors.js';
-import { create } from './client.js';
-import { Disk } from './disk.js';
+import { Disk, openHandle } from './disk.js';
 
 interface Entry {
   disk: Promise<Disk>;
@@ -34,12 +34,9 @@ export function resolveUri(src: string, exportName: string | null): string {
 export function acquire(uri: string): Promise<Disk> {
   let e = open.get(uri);
   if (!e) {
-    const h = create();
-    h.addMetaContext('base:allocation');
     const entry: Entry = { refs: 0, timer: null, disk: Promise.resolve(null as unknown as Disk) };
-    entry.disk = h.connectUri(uri).then(() => new Disk(uri, h), (err: unknown) => {
+    entry.disk = openHandle(uri).then((h) => new Disk(uri, h), (err: unknown) => {
       if (open.get(uri) === entry) open.delete(uri);
-      h.close();
       throw err;
     });
     e = entry;
@@ -49,9 +46,9 @@ export function acquire(uri: string): Promise<Disk> {
   e.timer = null;
   e.refs++;
   const entry = e;
-  // A connection that died is not handed out again: the next acquire() reconnects.
+  // A Disk that gave up reconnecting is not handed out again: the next acquire() starts afresh.
   return entry.disk.then((d) => {
-    if (d.handle.aioIsDead() || d.handle.aioIsClosed()) {
+    if (d.failed) {
       if (open.get(uri) === entry) open.delete(uri);
       entry.refs = 0;
       return acquire(uri);
@@ -67,6 +64,6 @@ export function release(uri: string): void {
   e.timer = setTimeout(() => {
     if (open.get(uri) !== e || e.refs > 0) return;
     open.delete(uri);
-    e.disk.then((d) => d.handle.shutdown().catch(() => {}).finally(() => d.handle.close()), () => {});
+    e.disk.then((d) => d.close(), () => {});
   }, LINGER_MS);
 }

@@ -1,11 +1,47 @@
 // One open export as components see it: the handle (in the page's shared worker), its size, what
 // block status has said (ExtentMap) and a bounded cache of 64 KiB blocks read on demand.
-// Every element and inspector panel showing the same export shares one Disk.
+// Every element and inspector panel showing the same export shares one Disk. Its users only read,
+// so when the connection is lost (the bridge or the server restarted) the Disk connects again by
+// itself, with back-off, and sends again the requests the loss failed; it gives up after a bound.
 
 import type { RemoteHandle } from './client.js';
-import { allocBuffer } from './client.js';
+import { allocBuffer, create } from './client.js';
+import { NbdError, errno } from '../core/errors.js';
+import { formatDuration } from '../core/handle/deadline.js';
 import type { Extent64 } from '../core/types.js';
 import { ExtentMap, STATE_ZERO } from './extents.js';
+
+/** How long connecting (WebSocket, handshake) may take before it fails with ETIMEDOUT. */
+export const CONNECT_TIMEOUT_MS = 15_000;
+/** Reconnecting: this many attempts, waiting 250 ms, 500 ms, 1 s … (at most 8 s) before each. */
+export const RECONNECT_ATTEMPTS = 6;
+const RECONNECT_FIRST_MS = 250;
+const RECONNECT_MAX_MS = 8000;
+/** A request is sent again after at most this many reconnections. */
+const RETRIES = 3;
+
+/** What the Disk's connection is doing, for status lines. */
+export type LinkState =
+  | { state: 'connected' }
+  | { state: 'reconnecting'; attempt: number; of: number; delay: number; why: string }
+  | { state: 'failed'; error: NbdError };
+
+/** A handle for the page's worker connected to `uri` (base:allocation asked), within CONNECT_TIMEOUT_MS. */
+export async function openHandle(uri: string): Promise<RemoteHandle> {
+  const h = create();
+  h.addMetaContext('base:allocation');
+  try {
+    await h.connectUri(uri, { timeout: CONNECT_TIMEOUT_MS });
+  } catch (e) {
+    h.close();
+    throw e;
+  }
+  return h;
+}
+
+const gone = (h: RemoteHandle): boolean => h.aioIsDead() || h.aioIsClosed();
+/** Errors that say the server sent nonsense: a new connection would not help. */
+const HOPELESS = new Set(['EPROTO', 'EOVERFLOW']);
 
 /** Bytes per cached block. Reads are whole blocks (the last one may be short). */
 export const BLOCK = 64 * 1024;
@@ -26,14 +62,119 @@ export class Disk {
   readonly #blocks = new Map<number, Uint8Array>();
   readonly #reading = new Map<number, Promise<Uint8Array>>();
   readonly #status = new Map<bigint, Promise<void>>();
-  /** Reads and status requests sent, for tests and the benchmark. */
-  readonly stats = { reads: 0, statusRequests: 0 };
+  /** Reads and status requests sent, and reconnections made, for tests and the benchmark. */
+  readonly stats = { reads: 0, statusRequests: 0, reconnects: 0 };
+  #handle: RemoteHandle;
+  #redialing: Promise<void> | null = null;
+  #failed: NbdError | null = null;
+  #closed = false;
+  readonly #watchers = new Set<(s: LinkState) => void>();
+  #poll: ReturnType<typeof setInterval> | null = null;
 
-  constructor(readonly uri: string, readonly handle: RemoteHandle) {
+  constructor(readonly uri: string, handle: RemoteHandle) {
+    this.#handle = handle;
     this.size = handle.getSize();
     this.extents = new ExtentMap(this.size);
     this.readZeros = new ExtentMap(this.size);
     this.hasAllocation = handle.canMetaContext('base:allocation');
+  }
+
+  /** The connection now (a new one after each reconnection). */
+  get handle(): RemoteHandle { return this.#handle; }
+
+  /** The connection was lost and could not be made again: this Disk is done. */
+  get failed(): NbdError | null { return this.#failed; }
+
+  /**
+   * Hear of losses, reconnections and giving up; returns the function that stops it. While
+   * anyone watches, a connection lost while idle is noticed within a second and made again.
+   */
+  watch(fn: (s: LinkState) => void): () => void {
+    this.#watchers.add(fn);
+    this.#poll ??= setInterval(() => {
+      if (!this.#closed && !this.#failed && gone(this.#handle)) this.reconnect().catch(() => {});
+    }, 1000);
+    return () => {
+      this.#watchers.delete(fn);
+      if (this.#watchers.size === 0 && this.#poll !== null) {
+        clearInterval(this.#poll);
+        this.#poll = null;
+      }
+    };
+  }
+
+  #say(s: LinkState): void {
+    for (const fn of [...this.#watchers]) fn(s);
+  }
+
+  /** Close the connection for good (the last user let go). */
+  close(): void {
+    this.#closed = true;
+    if (this.#poll !== null) clearInterval(this.#poll);
+    this.#poll = null;
+    const h = this.#handle;
+    void h.shutdown().catch(() => {}).finally(() => h.close());
+  }
+
+  /**
+   * Connect again if the connection is lost (at once if it is, else a no-op): RECONNECT_ATTEMPTS
+   * attempts with back-off; rejects with why once they have all failed.
+   */
+  reconnect(why = 'the connection was lost'): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (!gone(this.#handle)) return Promise.resolve();
+    return (this.#redialing ??= this.#redial(why).finally(() => { this.#redialing = null; }));
+  }
+
+  async #redial(why: string): Promise<void> {
+    let last: unknown = null;
+    let waited = 0;
+    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS && !this.#closed; attempt++) {
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** (attempt - 1));
+      this.#say({ state: 'reconnecting', attempt, of: RECONNECT_ATTEMPTS, delay, why });
+      await new Promise((r) => setTimeout(r, delay));
+      waited += delay;
+      if (this.#closed) break;
+      try {
+        const h = await openHandle(this.uri);
+        if (h.getSize() !== this.size) {
+          h.close();
+          last = new NbdError(errno.EIO, 'nbd_connect_uri', `the export is now ${h.getSize()} bytes, not ${this.size}`);
+          break;
+        }
+        const old = this.#handle;
+        this.#handle = h;
+        old.close();
+        this.stats.reconnects++;
+        this.#say({ state: 'connected' });
+        return;
+      } catch (e) {
+        last = e;
+      }
+    }
+    const reason = last instanceof Error ? last.message : this.#closed ? 'the disk was closed' : String(last);
+    this.#failed = new NbdError(errno.ENOTCONN, 'webnbd',
+      `${why}; reconnecting failed (${RECONNECT_ATTEMPTS} attempts over ${formatDuration(waited)}): ${reason}`);
+    this.#say({ state: 'failed', error: this.#failed });
+    throw this.#failed;
+  }
+
+  /**
+   * Run a request on the connection; when it fails because the connection was lost (not
+   * because the server refused it), reconnect and run it again, RETRIES times at most.
+   */
+  async #request<T>(run: (h: RemoteHandle) => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      if (gone(this.#handle) && !this.#closed) await this.reconnect();
+      const h = this.#handle;
+      try {
+        return await run(h);
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? '';
+        if (this.#closed || tries >= RETRIES || !gone(h) || HOPELESS.has(code)) throw e;
+        await this.reconnect((e as Error).message ?? String(e));
+      }
+    }
   }
 
   get blockCount(): number { return Number((this.size + BigInt(BLOCK) - 1n) / BigInt(BLOCK)); }
@@ -65,7 +206,7 @@ export class Disk {
       const len = Number(this.size - start < BigInt(BLOCK) ? this.size - start : BigInt(BLOCK));
       const buf = allocBuffer(len);
       this.stats.reads++;
-      p = this.handle.pread(buf, start).then(() => {
+      p = this.#request((h) => h.pread(buf, start)).then(() => {
         this.#reading.delete(i);
         this.#blocks.set(i, buf);
         this.readZeros.add(start, zeroRuns(buf));
@@ -111,12 +252,12 @@ export class Disk {
     if (count < BigInt(BLOCK) && this.size - at >= BigInt(BLOCK)) count = BigInt(BLOCK);
     this.stats.statusRequests++;
     let got = false;
-    await this.handle.blockStatus64(count, at, (ctx: string, offset: bigint, entries: Extent64[]) => {
+    await this.#request((h) => h.blockStatus64(count, at, (ctx: string, offset: bigint, entries: Extent64[]) => {
       if (ctx !== 'base:allocation') return 0;
       got = true;
       this.extents.add(offset, entries.map((e) => ({ length: e.length, flags: Number(e.flags) })));
       return 0;
-    });
+    }));
     // A server that answers with nothing for this context: treat the request as data.
     if (!got) this.extents.add(at, [{ length: count, flags: 0 }]);
   }

@@ -16,11 +16,13 @@ export type Marker = { $buf: true } | { $cb: ArgKind };
 export type ToWorker =
   | { t: 'create'; h: number }
   /** A call that returns a value (settings, connect, opt_*, shutdown, poll): answered by 'result'. */
-  | { t: 'call'; h: number; id: number; name: string; args: unknown[] }
+  | { t: 'call'; h: number; id: number; name: string; args: unknown[]; signal?: true; aborted?: { name: string; message: string } }
+  /** The page's signal of call `id` fired: fire the worker's (connect and opt calls). */
+  | { t: 'abort'; h: number; id: number; reason: { name: string; message: string } }
   /** An aio command with a page-chosen cookie: answered by 'done' (and 'chunk'/'extent' before it). */
   | { t: 'cmd'; h: number; cookie: number; name: string; args: unknown[]; dest: Dest; src: Uint8Array | null }
   /** Cancel a command (its AbortSignal fired or its time ran out): ECANCELED or ETIMEDOUT. */
-  | { t: 'cancel'; h: number; cookie: number; error: number }
+  | { t: 'cancel'; h: number; cookie: number; error: number; why?: string }
   | { t: 'close'; h: number };
 
 export type FromWorker =

@@ -78,19 +78,54 @@ function callable(name: string, kind?: 'aio-command'): ApiName {
   return name as ApiName;
 }
 
+/** The signals of calls in progress whose page-side signal may fire (by call id). */
+const signals = new Map<number, AbortController>();
+
+/** Give the call's options the worker's own signal, which the page's 'abort' fires. */
+function withSignal(m: ToWorker & { t: 'call' }, name: ApiName, args: unknown[]): unknown[] {
+  if (!m.signal) return args;
+  const at = (API[name].args as readonly string[]).indexOf('options?');
+  if (at < 0) return args;
+  const controller = new AbortController();
+  signals.set(m.id, controller);
+  if (m.aborted) controller.abort(new DOMException(m.aborted.message, m.aborted.name));
+  const out = args.slice();
+  out[at] = { ...(args[at] as object | undefined), signal: controller.signal };
+  return out;
+}
+
 async function call(m: ToWorker & { t: 'call' }): Promise<void> {
   const e = handles.get(m.h);
   try {
     if (!e) throw new NbdError(errno.EINVAL, 'webnbd worker', `no handle ${m.h}`);
-    const fn = (e.nbd as unknown as Record<ApiName, (...a: unknown[]) => unknown>)[callable(m.name)];
-    const value = await fn.apply(e.nbd, unmarshal(m.h, m.id, m.args, null, null));
+    const name = callable(m.name);
+    const fn = (e.nbd as unknown as Record<ApiName, (...a: unknown[]) => unknown>)[name];
+    const value = await fn.apply(e.nbd, withSignal(m, name, unmarshal(m.h, m.id, m.args, null, null)));
     sync(m.h);
+    if (API[name].kind === 'connect' && !('async' in API[name])) void followHandshake(m.h, e.nbd);
     post({ t: 'result', h: m.h, id: m.id, value });
   } catch (err) {
     sync(m.h);
     const ne = err instanceof NbdError ? err : new NbdError(errno.EINVAL, m.name, String(err));
     post({ t: 'result', h: m.h, id: m.id, error: ne.toData() });
+  } finally {
+    signals.delete(m.id);
   }
+}
+
+/**
+ * An aio connect returns at once; tell the page how its handshake ends, also when it ends by
+ * itself (a timeout or an abort kills the handle without a transport event).
+ */
+async function followHandshake(id: number, nbd: NbdHandle): Promise<void> {
+  while (nbd.aioIsConnecting()) {
+    try {
+      await nbd.poll(-1);
+    } catch {
+      break;
+    }
+  }
+  sync(id);
 }
 
 function command(m: ToWorker & { t: 'cmd' }): void {
@@ -137,7 +172,12 @@ scope.addEventListener('message', (ev) => {
     case 'cancel': {
       const e = handles.get(m.h);
       const c = e?.cookies.get(m.cookie);
-      if (e && c !== undefined) e.nbd.cancelCommand(c, m.error);
+      if (e && c !== undefined) e.nbd.cancelCommand(c, m.error, m.why);
+      return;
+    }
+    case 'abort': {
+      const { name, message } = m.reason;
+      signals.get(m.id)?.abort(new DOMException(message, name));
       return;
     }
     case 'close':

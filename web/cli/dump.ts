@@ -10,7 +10,7 @@ import { getKernel } from '../core/format/kernel.js';
 import { NbdDump } from '../core/format/nbddump.js';
 import { COLOUR_OPTIONS, UsageError, oneUri, parse, parseScnu64, parseSize, wantColour } from './args.js';
 import { attempt } from '../core/facts.js';
-import { connect, disconnect } from './connect.js';
+import { TIMEOUT_OPTION, connect, parseTimeout, session, timeoutHelp } from './connect.js';
 import type { Command, Io } from './io.js';
 import { Buffers } from './buffers.js';
 import { FormatPool, type FormatterSpec } from './pool.js';
@@ -23,6 +23,7 @@ const OPTIONS = {
   skip: { type: 'string', short: 's' },
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...TIMEOUT_OPTION,
   ...COLOUR_OPTIONS,
 } as const;
 
@@ -51,17 +52,18 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (threads !== null && !(Number.isInteger(threads) && threads >= 0 && threads <= 64)) {
     throw new UsageError(`dump: --threads must be a number from 0 to 64: ${v.threads}`);
   }
+  const wait = parseTimeout('dump', v.timeout);
   // hexdump -n 0 prints nothing at all, not even an offset.
   if (hex && limit === 0n) return 0;
 
-  const h = await connect(uri, (h) => {
+  const h = await connect(uri, wait, (h) => {
     h.addMetaContext('base:allocation');
     h.setPreadInitialize(false);
   });
   let pool: FormatPool | null = null;
   const inputs = new Buffers();
   let outputs = new Buffers();
-  try {
+  const dumpAll = async (): Promise<void> => {
     const size = h.getSize();
     // -s past the end: hexdump of a file stops at the end (and prints its size).
     const start = hex ? (skip < size ? skip : size) : 0n;
@@ -81,12 +83,16 @@ async function run(argv: string[], io: Io): Promise<number> {
       outputs = new Buffers(16, kernel);
     }
     const extents = attempt(() => h.canMetaContext('base:allocation')) ?? false;
-    const reads = readSegments(h, start, count, { extents, alloc: (n) => inputs.get(n) });
+    const reads = readSegments(h, start, count, { extents, alloc: (n) => inputs.get(n), limit: wait });
     await pipeline(f, pool, reads, io, n, inputs, outputs);
-  } finally {
-    await pool?.close();
-    await disconnect(h);
-  }
+  };
+  await session(h, wait, async () => {
+    try {
+      await dumpAll();
+    } finally {
+      await pool?.close();
+    }
+  });
   return 0;
 }
 
@@ -136,8 +142,8 @@ async function pipeline(
   await io.write(f.end());
 }
 
-const HELP = `Usage: webnbd dump [-n N] [--colour|--no-colour] NBD-URI
-       webnbd dump -C [-s OFFSET] [-n LENGTH] NBD-URI
+const HELP = `Usage: webnbd dump [-n N] [--colour|--no-colour] [--timeout=SECONDS] NBD-URI
+       webnbd dump -C [-s OFFSET] [-n LENGTH] [--timeout=SECONDS] NBD-URI
 
 Print the content of the export in hex, as nbddump does; with -C, as hexdump -C
 does. Ranges that the server reports as zeroes are not read.
@@ -148,7 +154,7 @@ does. Ranges that the server reports as zeroes are not read.
   -s, --skip=OFFSET       with -C: start at OFFSET (0x.. hex, 0.. octal, suffixes
                           K M G T P E for powers of 1024, KB MB ... of 1000)
   --threads=N             format in N threads (default: one per core for big dumps)
-  -h, --help              show this help
+${timeoutHelp()}  -h, --help              show this help
 `;
 
 export const dump: Command = {

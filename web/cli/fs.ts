@@ -2,36 +2,34 @@
 // virt-ls and virt-cat do for a disk image, on an NBD export, reading only the blocks needed.
 
 import type { NbdHandle } from '../node/index.js';
-import { SIZE_MINIMUM } from '../core/types.js';
+import { SIZE_MINIMUM, type CommandOptions } from '../core/types.js';
 import { NbdError, errno } from '../core/errors.js';
 import { Device } from '../fs/device.js';
 import { choose, readLayout, READABLE, type Layout, type Place } from '../fs/layout.js';
 import { isDir } from '../fs/types.js';
 import { Volume } from '../fs/volume.js';
 import { UsageError, parse } from './args.js';
-import { connect, disconnect } from './connect.js';
+import { TIMEOUT_OPTION, connect, parseTimeout, session, timeoutHelp } from './connect.js';
 import type { Command, Io } from './io.js';
 import { listLong, listLongRecursive, listNames, listRecursive, type TimeStyle } from './ls.js';
 
 /** The export as a Device, for partition tables and filesystems. */
-export function exportDevice(h: NbdHandle): Device {
+export function exportDevice(h: NbdHandle, limit?: CommandOptions): Device {
   const read = async (offset: bigint, length: number) => {
     const b = new Uint8Array(length);
-    await h.pread(b, offset);
+    await h.pread(b, offset, 0, limit);
     return b;
   };
   return new Device(read, 0n, h.getSize(), h.getBlockSize(SIZE_MINIMUM) || 1);
 }
 
 /** Connect read-only, run `body` with the disk's layout, always disconnect. */
-async function withDisk<T>(uri: string, body: (disk: Device, layout: Layout) => Promise<T>): Promise<T> {
-  const h = await connect(uri);
-  try {
-    const disk = exportDevice(h);
-    return await body(disk, await readLayout((o, n) => disk.read(o, n), disk.size));
-  } finally {
-    await disconnect(h);
-  }
+async function withDisk<T>(uri: string, limit: CommandOptions, body: (disk: Device, layout: Layout) => Promise<T>): Promise<T> {
+  const h = await connect(uri, limit);
+  return session(h, limit, async () => {
+    const disk = exportDevice(h, limit);
+    return body(disk, await readLayout((o, n) => disk.read(o, n), disk.size));
+  });
 }
 
 /** URI [PARTITION] PATH…: paths start with "/"; a partition does not, or is /dev/sdaN before a path. */
@@ -60,6 +58,7 @@ const FS_OPTIONS = {
   partitions: { type: 'boolean' },
   all: { type: 'boolean' },
   help: { type: 'boolean' },
+  ...TIMEOUT_OPTION,
 } as const;
 
 /** virt-filesystems -h: sizes rounded to one decimal with K, M, G… (powers of 1024). */
@@ -78,7 +77,7 @@ async function filesystemsRun(argv: string[], io: Io): Promise<number> {
   const { values: v, positionals } = parse('filesystems', argv, FS_OPTIONS);
   if (v.help) return io.write(FS_HELP).then(() => 0);
   if (positionals.length !== 1) throw new UsageError(`filesystems: ${positionals.length ? 'too many arguments' : 'missing NBD URI'} (see 'webnbd filesystems --help')`);
-  const rows = await withDisk(positionals[0]!, async (disk, layout) => {
+  const rows = await withDisk(positionals[0]!, parseTimeout('filesystems', v.timeout), async (disk, layout) => {
     const out: string[][] = [];
     const size = (n: bigint) => (v['human-readable'] ? human(n) : String(n));
     const fsRows = async (p: Place) => {
@@ -105,7 +104,7 @@ async function filesystemsRun(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-const FS_HELP = `Usage: webnbd filesystems [-l] [-h] [--extra] [--partitions] [--all] NBD-URI
+const FS_HELP = `Usage: webnbd filesystems [-l] [-h] [--extra] [--partitions] [--all] [--timeout=SECONDS] NBD-URI
 
 List the filesystems on the export's partitions (MBR, with logical partitions, or GPT) or on the
 whole disk, as virt-filesystems does: one device name per line (/dev/sda1 …).
@@ -115,7 +114,7 @@ whole disk, as virt-filesystems does: one device name per line (/dev/sda1 …).
   --extra                also filesystems that cannot be listed (swap, LUKS, NTFS …)
   --partitions           the partitions instead of the filesystems
   --all                  filesystems, partitions and the disk
-  --help                 show this help
+${timeoutHelp(25)}  --help                 show this help
 `;
 
 // ---- ls ----
@@ -127,6 +126,7 @@ const LS_OPTIONS = {
   times: { type: 'boolean' },
   'time-t': { type: 'boolean' },
   help: { type: 'boolean' },
+  ...TIMEOUT_OPTION,
 } as const;
 
 async function lsRun(argv: string[], io: Io): Promise<number> {
@@ -135,7 +135,7 @@ async function lsRun(argv: string[], io: Io): Promise<number> {
   const { uri, partition, paths } = split('ls', positionals);
   if ((v.uids || v.times || v['time-t']) && !(v.long && v.recursive)) throw new UsageError('ls: --uids and --times go with -lR only');
   const times: TimeStyle = v['time-t'] ? 'time-t' : v.times ? 'times' : null;
-  return withDisk(uri, async (disk, layout) => {
+  return withDisk(uri, parseTimeout('ls', v.timeout), async (disk, layout) => {
     const vol = await openVolume(disk, layout, partition, 'ls');
     for (const path of paths) {
       if (io.closed) break;
@@ -150,7 +150,7 @@ async function lsRun(argv: string[], io: Io): Promise<number> {
   });
 }
 
-const LS_HELP = `Usage: webnbd ls [-l] [-R] [--uids] [--times|--time-t] NBD-URI [PARTITION] PATH…
+const LS_HELP = `Usage: webnbd ls [-l] [-R] [--uids] [--times|--time-t] [--timeout=SECONDS] NBD-URI [PARTITION] PATH…
 
 List a directory of a filesystem on the export, as virt-ls does. PARTITION is a number, sda1 or
 /dev/sda1 (see 'webnbd filesystems'); without it, the only filesystem on the disk.
@@ -163,16 +163,16 @@ Reads ext2/3/4, FAT12/16/32 (with long names) and ISO 9660 (with Rock Ridge and 
   --uids        with -lR: the owner and group numbers too
   --times       with -lR: access, modification and change times (local time)
   --time-t      with -lR: the times as seconds since the epoch
-  --help        show this help
+${timeoutHelp(16)}  --help        show this help
 `;
 
 // ---- cat ----
 
 async function catRun(argv: string[], io: Io): Promise<number> {
-  const { values: v, positionals } = parse('cat', argv, { help: { type: 'boolean' } } as const);
+  const { values: v, positionals } = parse('cat', argv, { help: { type: 'boolean' }, ...TIMEOUT_OPTION } as const);
   if (v.help) return io.write(CAT_HELP).then(() => 0);
   const { uri, partition, paths } = split('cat', positionals);
-  return withDisk(uri, async (disk, layout) => {
+  return withDisk(uri, parseTimeout('cat', v.timeout), async (disk, layout) => {
     const vol = await openVolume(disk, layout, partition, 'cat');
     for (const path of paths) {
       const node = await vol.lookup(path, true, 'cat');
@@ -186,12 +186,12 @@ async function catRun(argv: string[], io: Io): Promise<number> {
   });
 }
 
-const CAT_HELP = `Usage: webnbd cat NBD-URI [PARTITION] PATH…
+const CAT_HELP = `Usage: webnbd cat [--timeout=SECONDS] NBD-URI [PARTITION] PATH…
 
 Write files of a filesystem on the export to standard output, as virt-cat does (symbolic links
 are followed). PARTITION is a number, sda1 or /dev/sda1; without it, the only filesystem there.
 
-  --help        show this help
+${timeoutHelp(16)}  --help        show this help
 `;
 
 export const filesystems: Command = { summary: 'list the filesystems on an export (virt-filesystems)', run: filesystemsRun };

@@ -12,7 +12,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { BridgeError, startBridge, type Bridge } from '../../bridge/bridge.js';
 import { parse, UsageError } from './args.js';
 import { ROOT } from './cc.js';
-import { connect, disconnect } from './connect.js';
+import { TIMEOUT_OPTION, connect, disconnect, parseTimeout, timeoutHelp } from './connect.js';
 import type { Command, Io } from './io.js';
 
 /** The inspector's pages: `npm run build` in a checkout; the package ships them built. */
@@ -24,6 +24,7 @@ const OPTIONS = {
   port: { type: 'string' },
   'no-open': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...TIMEOUT_OPTION,
 } as const;
 
 const HELP = `Usage: webnbd inspect [OPTIONS] DISK
@@ -41,7 +42,7 @@ SIGHUP stops everything it started.
                   Default: qcow2 when the image starts with qcow2's magic, else raw
   --port PORT     port of the pages (default: a free one)
   --no-open       only print the URL
-  -h, --help      show this help
+${timeoutHelp(18)}  -h, --help      show this help
 `;
 
 /** The NBD server to run behind the bridge, and how to describe it. */
@@ -161,7 +162,10 @@ async function runInspect(argv: string[], io: Io): Promise<number> {
   const target = serving(arg, v.rw ?? false, v.format);
   if (!existsSync(join(PAGES, 'index.html'))) throw new UsageError("inspect: the inspector's pages are not built: run 'npm run build' in the webnbd checkout");
   // Fail now, with libnbd's words, rather than when the page connects.
-  if (isNbdUri(arg)) await disconnect(await connect(arg));
+  if (isNbdUri(arg)) {
+    const limit = parseTimeout('inspect', v.timeout);
+    await disconnect(await connect(arg, limit), limit);
+  }
 
   // From here on a signal stops what has started (a signal during start-up, once it has).
   const stop = stopSignal();

@@ -3,8 +3,9 @@
 
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { NbdError } from '../core/errors.js';
+import { NbdError, escapeControls } from '../core/errors.js';
 import { UsageError } from './args.js';
+import { DEFAULT_TIMEOUT } from './connect.js';
 import type { Command, Io } from './io.js';
 import { Output } from './output.js';
 
@@ -65,15 +66,18 @@ ${lines.join('\n')}
 NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or
 nbd+ws://HOST[:PORT]/EXPORT (nbds+wss://) through a websockify bridge.
 
+Every command that connects takes --timeout=SECONDS (default: ${DEFAULT_TIMEOUT}): a server that does
+not answer the handshake, an option or a request within it ends the command (exit status 1).
+
 Run 'webnbd COMMAND --help' for a command's options; 'webnbd --version' for the version.
 `;
 }
 
-/** The message a failure is reported with: its own words, never a stack. */
+/** The message a failure is reported with: its own words, never a stack, nor a raw control character. */
 export function describe(e: unknown): string {
-  if (e instanceof NbdError || e instanceof UsageError) return e.message;
-  if (e instanceof Error) return `internal error: ${e.message}`;
-  return `internal error: ${String(e)}`;
+  if (e instanceof NbdError || e instanceof UsageError) return escapeControls(e.message);
+  if (e instanceof Error) return `internal error: ${escapeControls(e.message)}`;
+  return `internal error: ${escapeControls(String(e))}`;
 }
 
 /** Run the command line `argv` (without node and the script); resolve to the exit status. */
@@ -109,7 +113,7 @@ export async function cli(argv: string[] = process.argv.slice(2)): Promise<never
   process.on('unhandledRejection', fail);
   const io: Io = {
     write: (chunk) => out.write(chunk),
-    err: (line) => void process.stderr.write(`${line}\n`),
+    err: (line) => void process.stderr.write(`${escapeControls(line)}\n`),
     isTTY: process.stdout.isTTY === true,
     get closed() { return out.closed; },
   };

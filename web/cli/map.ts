@@ -3,9 +3,9 @@
 
 import type { NbdHandle } from '../node/index.js';
 import { formatMap, formatMapTotals, type MapExtent } from '../core/format/nbdinfo.js';
-import { SIZE_MINIMUM } from '../core/types.js';
+import { SIZE_MINIMUM, type CommandOptions } from '../core/types.js';
 import { COLOUR_OPTIONS, UsageError, oneUri, parse, wantColour } from './args.js';
-import { connect, disconnect } from './connect.js';
+import { TIMEOUT_OPTION, connect, parseTimeout, session, timeoutHelp } from './connect.js';
 import type { Command, Io } from './io.js';
 
 const OPTIONS = {
@@ -14,6 +14,7 @@ const OPTIONS = {
   total: { type: 'boolean' },
   context: { type: 'string', short: 'x' },
   help: { type: 'boolean', short: 'h' },
+  ...TIMEOUT_OPTION,
   ...COLOUR_OPTIONS,
 } as const;
 
@@ -21,7 +22,7 @@ const OPTIONS = {
 class MapError extends Error {}
 
 /** Every extent of `context`, from offset 0 to `size`. */
-export async function fetchExtents(h: NbdHandle, context: string, size: bigint): Promise<MapExtent[]> {
+export async function fetchExtents(h: NbdHandle, context: string, size: bigint, limit?: CommandOptions): Promise<MapExtent[]> {
   const align = BigInt(h.getBlockSize(SIZE_MINIMUM) || 512);
   const maxLen = 0xffffffffn - align + 1n;
   const extents: MapExtent[] = [];
@@ -32,7 +33,7 @@ export async function fetchExtents(h: NbdHandle, context: string, size: bigint):
       if (name !== context) return 0;
       for (let i = 0; i + 1 < entries.length; i += 2) extents.push({ length: entries[i]!, type: entries[i + 1]! });
       return 0;
-    });
+    }, 0, limit);
     if (extents.length === before) throw new MapError('--map: server did not return any extents');
     for (let i = before; i < extents.length; i++) offset += BigInt(extents[i]!.length);
   }
@@ -48,27 +49,28 @@ async function run(argv: string[], io: Io): Promise<number> {
   const context = v.context ?? 'base:allocation';
   if (context === '') throw new UsageError("map: --context needs a metadata context name (see 'webnbd map --help')");
   const opts = { json: v.json ?? false, colour: !v.json && wantColour(tokens, io.isTTY), context };
-  const h = await connect(uri, (h) => h.addMetaContext(context));
+  const wait = parseTimeout('map', v.timeout);
+  const h = await connect(uri, wait, (h) => h.addMetaContext(context));
   let text: string;
   try {
-    if (!h.canMetaContext(context)) throw new MapError(`--map: server does not support metadata context "${context}"`);
-    const size = h.getSize();
-    const extents = await fetchExtents(h, context, size);
-    text = v.totals || v.total ? formatMapTotals(extents, size, opts) : formatMap(extents, opts);
+    text = await session(h, wait, async () => {
+      if (!h.canMetaContext(context)) throw new MapError(`--map: server does not support metadata context "${context}"`);
+      const size = h.getSize();
+      const extents = await fetchExtents(h, context, size, wait);
+      return v.totals || v.total ? formatMapTotals(extents, size, opts) : formatMap(extents, opts);
+    });
   } catch (e) {
     if (e instanceof MapError) {
       io.err(`webnbd: ${e.message}`);
       return 1;
     }
     throw e;
-  } finally {
-    await disconnect(h);
   }
   await io.write(text);
   return 0;
 }
 
-const HELP = `Usage: webnbd map [--json] [--totals] [-x CONTEXT] [--colour|--no-colour] NBD-URI
+const HELP = `Usage: webnbd map [--json] [--totals] [-x CONTEXT] [--colour|--no-colour] [--timeout=SECONDS] NBD-URI
 
 Show which parts of the export are data, holes or zeroes (or another metadata
 context), as nbdinfo --map does: offset, length, type and its description.
@@ -79,7 +81,7 @@ context), as nbdinfo --map does: offset, length, type and its description.
                           e.g. qemu:dirty-bitmap:NAME or qemu:allocation-depth;
                           --map=CONTEXT, as nbdinfo spells it, works too
   --colour, --no-colour   ANSI colours (default: when stdout is a terminal)
-  -h, --help              show this help
+${timeoutHelp()}  -h, --help              show this help
 `;
 
 export const map: Command = {

@@ -2,7 +2,7 @@
 // are zeroes, which are then not read at all; the rest is read with several commands in flight.
 
 import type { NbdHandle } from '../node/index.js';
-import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PAYLOAD } from '../core/types.js';
+import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PAYLOAD, type CommandOptions } from '../core/types.js';
 
 /** Bytes read, or a run of zeroes known from block status (possibly huge). */
 export type Segment = { offset: bigint; data: Uint8Array } | { offset: bigint; zeros: bigint };
@@ -16,6 +16,8 @@ export interface ReaderOptions {
   inFlight?: number;
   /** Allocates read buffers (Node: Buffer.allocUnsafeSlow, whose memory can be transferred). */
   alloc?: (n: number) => Uint8Array;
+  /** { signal, timeout } of every request. */
+  limit?: CommandOptions;
 }
 
 interface Range {
@@ -30,7 +32,7 @@ const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 const quiet = <T>(p: Promise<T>): Promise<T> => (p.catch(() => {}), p);
 
 /** Zero and data ranges of [start, end), from one block status request at `start`. */
-async function extentsAt(h: NbdHandle, start: bigint, end: bigint, maxLen: bigint): Promise<Range[]> {
+async function extentsAt(h: NbdHandle, start: bigint, end: bigint, maxLen: bigint, limit?: CommandOptions): Promise<Range[]> {
   const out: Range[] = [];
   let at = start;
   await h.blockStatus(min(end - start, maxLen), start, (context, _offset, entries) => {
@@ -44,26 +46,26 @@ async function extentsAt(h: NbdHandle, start: bigint, end: bigint, maxLen: bigin
       at += len;
     }
     return 0;
-  });
+  }, 0, limit);
   // A server that says nothing about the range: read it.
   if (out.length === 0) out.push({ offset: start, length: min(end - start, maxLen), zero: false });
   return out;
 }
 
 /** The ranges of [start, end), one block status request ahead of the caller. */
-async function* ranges(h: NbdHandle, start: bigint, end: bigint, useExtents: boolean): AsyncGenerator<Range> {
+async function* ranges(h: NbdHandle, start: bigint, end: bigint, useExtents: boolean, limit?: CommandOptions): AsyncGenerator<Range> {
   if (!useExtents) {
     if (end > start) yield { offset: start, length: end - start, zero: false };
     return;
   }
   const align = BigInt(h.getBlockSize(SIZE_MINIMUM) || 512);
   const maxLen = 0xffffffffn - align + 1n;
-  let next = start < end ? quiet(extentsAt(h, start, end, maxLen)) : null;
+  let next = start < end ? quiet(extentsAt(h, start, end, maxLen, limit)) : null;
   while (next) {
     const batch = await next;
     const last = batch[batch.length - 1]!;
     const after = last.offset + last.length;
-    next = after < end ? quiet(extentsAt(h, after, end, maxLen)) : null;
+    next = after < end ? quiet(extentsAt(h, after, end, maxLen, limit)) : null;
     yield* batch;
   }
 }
@@ -83,10 +85,10 @@ export async function* readSegments(h: NbdHandle, start: bigint, count: bigint, 
     const ra = (a / align) * align;
     const rb = min(size, ((b + align - 1n) / align) * align);
     const buf = alloc(Number(rb - ra));
-    return h.pread(buf, ra).then(() => buf.subarray(Number(a - ra), Number(b - ra)));
+    return h.pread(buf, ra, 0, o.limit).then(() => buf.subarray(Number(a - ra), Number(b - ra)));
   };
 
-  for await (const r of ranges(h, start, start + count, o.extents)) {
+  for await (const r of ranges(h, start, start + count, o.extents, o.limit)) {
     if (r.zero) {
       while (queue.length) yield { offset: queue[0]!.offset, data: await queue.shift()!.data };
       yield { offset: r.offset, zeros: r.length };

@@ -7,7 +7,7 @@
 import { NbdError, errno } from '../core/errors.js';
 import { defaultWorker } from '../browser/client.js';
 import { acquire, release, resolveUri } from '../browser/connections.js';
-import { BLOCK, type Disk } from '../browser/disk.js';
+import { BLOCK, type Disk, type LinkState } from '../browser/disk.js';
 import { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent } from './events.js';
 import { ExactRows, LazyRows, type HexdumpFormat, type Row } from './rows.js';
 import { STYLE } from './style.js';
@@ -100,6 +100,7 @@ export class NbdHexdumpElement extends HTMLElement {
   #waiting = new Set<number>();
   #failed = new Set<number>();
   #asking = false;
+  #unwatch: (() => void) | null = null;
 
   constructor() {
     super();
@@ -195,6 +196,8 @@ export class NbdHexdumpElement extends HTMLElement {
 
   disconnectedCallback(): void {
     this.#gen++;
+    this.#unwatch?.();
+    this.#unwatch = null;
     if (this.#uri) release(this.#uri);
     this.#uri = null;
     this.#disk = null;
@@ -229,8 +232,10 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#status.textContent = 'Connecting…';
     try {
       const uri = resolveUri(src, this.export);
-      // A new export, or the old connection died: (re)connect through the shared registry.
-      if (uri !== this.#uri || !this.#disk || this.#disk.handle.aioIsDead()) {
+      // A new export, or the old connection gave up reconnecting: connect through the shared registry.
+      if (uri !== this.#uri || !this.#disk || this.#disk.failed) {
+        this.#unwatch?.();
+        this.#unwatch = null;
         if (this.#uri) release(this.#uri);
         this.#uri = uri;
         this.#disk = null;
@@ -241,6 +246,8 @@ export class NbdHexdumpElement extends HTMLElement {
       }
       const disk = this.#disk;
       if (gen !== this.#gen) return;
+      this.#unwatch?.();
+      this.#unwatch = disk.watch((s) => this.#link(s, gen));
       const offset = this.offset;
       if (offset > disk.size) throw new NbdError(errno.EINVAL, 'nbd-hexdump', `offset ${offset} is beyond the end of the export (${disk.size} bytes)`);
       const want = this.length === 'all' ? disk.size - offset : (this.length as bigint);
@@ -262,6 +269,22 @@ export class NbdHexdumpElement extends HTMLElement {
       }
     } catch (e) {
       if (gen === this.#gen) this.#fail(e);
+    }
+  }
+
+  /** The shared connection was lost, made again, or given up: say so; once back, fill the screen again. */
+  #link(s: LinkState, gen: number): void {
+    if (gen !== this.#gen) return;
+    if (s.state === 'reconnecting') {
+      this.#status.textContent = `Connection lost; reconnecting (attempt ${s.attempt} of ${s.of})…`;
+      this.dataset['state'] = 'reconnecting';
+    } else if (s.state === 'connected') {
+      this.#status.textContent = this.#loaded ? '' : 'Reading…';
+      this.dataset['state'] = this.#loaded ? 'loaded' : 'loading';
+      this.#failed.clear();
+      this.#refresh(gen);
+    } else {
+      this.#fail(s.error);
     }
   }
 

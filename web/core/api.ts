@@ -18,7 +18,7 @@ export type ArgKind =
   | 'string' | 'service' | 'bool' | 'int' | 'uint32' | 'flags' | 'u64' | 'cookie' | 'timeout'
   | 'buf-out' | 'buf-in'
   | 'completion' | 'chunk' | 'extent' | 'extent64' | 'list' | 'context' | 'debug'
-  /** webnbd's per-command { signal, timeout } (types.ts CommandOptions); not in libnbd's C API. */
+  /** webnbd's { signal, timeout } of commands, connect and opt calls (types.ts CommandOptions); not in libnbd's C API. */
   | 'options';
 export type Arg = ArgKind | `${ArgKind}?`;
 
@@ -154,26 +154,26 @@ const ROWS = {
   clearMetaContexts: { c: 'nbd_clear_meta_contexts', kind: 'setting', args: [], ret: 'void', states: CREATED_NEG, runs: 'both', since: '1.6' },
 
   // Connecting (lib/connect.c).
-  connectUri: connect('nbd_connect_uri', 'aioConnectUri', ['string'], '1.0'),
-  aioConnectUri: aioConnect('nbd_aio_connect_uri', ['string'], '1.0'),
-  connectTcp: connect('nbd_connect_tcp', 'aioConnectTcp', ['string', 'service'], '1.0'),
-  aioConnectTcp: aioConnect('nbd_aio_connect_tcp', ['string', 'service'], '1.0'),
-  connectUnix: connect('nbd_connect_unix', 'aioConnectUnix', ['string'], '1.0'),
-  aioConnectUnix: aioConnect('nbd_aio_connect_unix', ['string'], '1.0'),
-  connectWebsocket: connect('nbd_connect_websocket', 'aioConnectWebsocket', ['string'], 'webnbd'),
-  aioConnectWebsocket: aioConnect('nbd_aio_connect_websocket', ['string'], 'webnbd'),
+  connectUri: connect('nbd_connect_uri', 'aioConnectUri', ['string', 'options?'], '1.0'),
+  aioConnectUri: aioConnect('nbd_aio_connect_uri', ['string', 'options?'], '1.0'),
+  connectTcp: connect('nbd_connect_tcp', 'aioConnectTcp', ['string', 'service', 'options?'], '1.0'),
+  aioConnectTcp: aioConnect('nbd_aio_connect_tcp', ['string', 'service', 'options?'], '1.0'),
+  connectUnix: connect('nbd_connect_unix', 'aioConnectUnix', ['string', 'options?'], '1.0'),
+  aioConnectUnix: aioConnect('nbd_aio_connect_unix', ['string', 'options?'], '1.0'),
+  connectWebsocket: connect('nbd_connect_websocket', 'aioConnectWebsocket', ['string', 'options?'], 'webnbd'),
+  aioConnectWebsocket: aioConnect('nbd_aio_connect_websocket', ['string', 'options?'], 'webnbd'),
 
   // Option negotiation in opt mode (lib/opt.c).
-  optGo: opt('nbd_opt_go', 'aioOptGo', [], 'void', '1.4'),
-  aioOptGo: aioOpt('nbd_aio_opt_go', ['completion?'], '1.4'),
+  optGo: opt('nbd_opt_go', 'aioOptGo', ['options?'], 'void', '1.4'),
+  aioOptGo: aioOpt('nbd_aio_opt_go', ['completion?', 'options?'], '1.4'),
   optAbort: opt('nbd_opt_abort', 'aioOptAbort', [], 'void', '1.4'),
   aioOptAbort: aioOpt('nbd_aio_opt_abort', [], '1.4'),
-  optList: opt('nbd_opt_list', 'aioOptList', ['list'], 'int', '1.4'),
-  aioOptList: aioOpt('nbd_aio_opt_list', ['list', 'completion?'], '1.4'),
-  optInfo: opt('nbd_opt_info', 'aioOptInfo', [], 'void', '1.4'),
-  aioOptInfo: aioOpt('nbd_aio_opt_info', ['completion?'], '1.4'),
-  optListMetaContext: opt('nbd_opt_list_meta_context', 'aioOptListMetaContext', ['context'], 'int', '1.6'),
-  aioOptListMetaContext: aioOpt('nbd_aio_opt_list_meta_context', ['context', 'completion?'], '1.6'),
+  optList: opt('nbd_opt_list', 'aioOptList', ['list', 'options?'], 'int', '1.4'),
+  aioOptList: aioOpt('nbd_aio_opt_list', ['list', 'completion?', 'options?'], '1.4'),
+  optInfo: opt('nbd_opt_info', 'aioOptInfo', ['options?'], 'void', '1.4'),
+  aioOptInfo: aioOpt('nbd_aio_opt_info', ['completion?', 'options?'], '1.4'),
+  optListMetaContext: opt('nbd_opt_list_meta_context', 'aioOptListMetaContext', ['context', 'options?'], 'int', '1.6'),
+  aioOptListMetaContext: aioOpt('nbd_aio_opt_list_meta_context', ['context', 'completion?', 'options?'], '1.6'),
 
   // State (lib/aio.c).
   aioIsCreated: is('nbd_aio_is_created', '1.0'),

@@ -62,6 +62,14 @@ export const strerror = (n: number): string => {
 export const errnoFromName = (name: string): number | undefined =>
   name in ERRNO ? ERRNO[name as ErrnoName][0] : undefined;
 
+/**
+ * Control characters (C0, DEL, C1) as \xHH, so that a URI or a server's message cannot move a
+ * terminal's cursor, recolour it or forge another line. Idempotent: the result has none left.
+ * Every error line webnbd shows (CLI, component, inspector) passes here, in NbdError's message.
+ */
+export const escapeControls = (s: string): string =>
+  s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
 /** Plain-data form of an NbdError, safe to postMessage. */
 export interface NbdErrorData {
   readonly errno: number;
@@ -81,10 +89,11 @@ export class NbdError extends Error {
   readonly code: string;
   /** The API call that failed, e.g. "nbd_pread". */
   readonly context: string;
-  /** The message without context and strerror. */
+  /** The message without context and strerror, control characters escaped (escapeControls). */
   readonly detail: string;
 
   constructor(errnum: number, context: string, detail: string) {
+    detail = escapeControls(detail);
     super(errnum ? `${context}: ${detail}: ${strerror(errnum)}` : `${context}: ${detail}`);
     this.errno = errnum;
     this.code = errnum ? errnoName(errnum) : 'EUNKNOWN';

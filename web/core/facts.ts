@@ -4,7 +4,7 @@
 
 import type { ConnectionInfo, ExportInfo } from './format/nbdinfo.js';
 import type { NbdHandle } from './handle.js';
-import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED } from './types.js';
+import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PREFERRED, type CommandOptions } from './types.js';
 
 /** The calls this module needs; NbdHandle and the browser's RemoteHandle both have them. */
 export type FactsHandle = Pick<NbdHandle,
@@ -30,13 +30,15 @@ export function attempt<T>(get: () => T): T | undefined {
  * NBD_OPT_GO where the server does not know NBD_OPT_INFO) while negotiating, without meta contexts.
  * Throws NBD_OPT_GO's error when the server describes it neither way.
  */
-export async function describeExport(h: DescribeHandle): Promise<void> {
+export async function describeExport(h: DescribeHandle, opts?: CommandOptions): Promise<void> {
   attempt(() => h.setRequestMetaContext(false));
   if (!h.aioIsNegotiating()) return;
   try {
-    await h.optInfo();
-  } catch {
-    await h.optGo();
+    await h.optInfo(opts);
+  } catch (e) {
+    // A handle that died waiting (a timeout) has nothing left to try.
+    if (!h.aioIsNegotiating()) throw e;
+    await h.optGo(opts);
   }
 }
 
@@ -53,7 +55,7 @@ export function connectionInfo(h: FactsHandle): ConnectionInfo {
  * said of it: nbdinfo shows that description rather than NBD_INFO_DESCRIPTION's. The contexts
  * come from NBD_OPT_LIST_META_CONTEXT while the handle is still negotiating.
  */
-export async function exportInfo(h: FactsHandle, listed: { description: string } | null = null): Promise<ExportInfo> {
+export async function exportInfo(h: FactsHandle, listed: { description: string } | null = null, opts?: CommandOptions): Promise<ExportInfo> {
   const info: ExportInfo = {
     exportName: attempt(() => h.getCanonicalExportName()) ?? h.getExportName(),
     size: h.getSize(),
@@ -75,7 +77,7 @@ export async function exportInfo(h: FactsHandle, listed: { description: string }
   };
   try {
     const contexts: string[] = [];
-    await h.optListMetaContext((name) => { contexts.push(name); });
+    await h.optListMetaContext((name) => { contexts.push(name); }, opts);
     info.contexts = contexts;
   } catch {
     // Not negotiating any more (oldstyle, or after NBD_OPT_GO), or no structured replies.

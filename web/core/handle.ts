@@ -71,27 +71,27 @@ export class NbdHandle {
   clearMetaContexts(): void { S.clearMetaContexts(this.#e.s); }
 
   // ---- Connecting (lib/connect.c): each blocking call is its aio twin plus a wait ----
-  async connectUri(uri: string): Promise<void> { this.aioConnectUri(uri); await connect.untilConnected(this.#e); }
-  aioConnectUri(uri: string): void { connect.aioConnectUri(this.#e, uri); }
-  async connectTcp(host: string, port: string | number): Promise<void> { this.aioConnectTcp(host, port); await connect.untilConnected(this.#e); }
-  aioConnectTcp(host: string, port: string | number): void { connect.aioConnectTcp(this.#e, host, port); }
-  async connectUnix(path: string): Promise<void> { this.aioConnectUnix(path); await connect.untilConnected(this.#e); }
-  aioConnectUnix(path: string): void { connect.aioConnectUnix(this.#e, path); }
-  async connectWebsocket(url: string): Promise<void> { this.aioConnectWebsocket(url); await connect.untilConnected(this.#e); }
-  aioConnectWebsocket(url: string): void { connect.aioConnectWebsocket(this.#e, url); }
+  async connectUri(uri: string, opts?: Opts): Promise<void> { this.aioConnectUri(uri, opts); await connect.untilConnected(this.#e); }
+  aioConnectUri(uri: string, opts?: Opts): void { connect.aioConnectUri(this.#e, uri, opts); }
+  async connectTcp(host: string, port: string | number, opts?: Opts): Promise<void> { this.aioConnectTcp(host, port, opts); await connect.untilConnected(this.#e); }
+  aioConnectTcp(host: string, port: string | number, opts?: Opts): void { connect.aioConnectTcp(this.#e, host, port, opts); }
+  async connectUnix(path: string, opts?: Opts): Promise<void> { this.aioConnectUnix(path, opts); await connect.untilConnected(this.#e); }
+  aioConnectUnix(path: string, opts?: Opts): void { connect.aioConnectUnix(this.#e, path, opts); }
+  async connectWebsocket(url: string, opts?: Opts): Promise<void> { this.aioConnectWebsocket(url, opts); await connect.untilConnected(this.#e); }
+  aioConnectWebsocket(url: string, opts?: Opts): void { connect.aioConnectWebsocket(this.#e, url, opts); }
 
-  // ---- Option negotiation in opt mode (lib/opt.c) ----
-  async optGo(): Promise<void> { await opt.optGo(this.#e); }
-  aioOptGo(completion?: Cb<T.CompletionFn>): void { opt.aioOpt(this.#e, this.optGo(), completion); }
+  // ---- Option negotiation in opt mode (lib/opt.c); { signal, timeout } as for connecting ----
+  async optGo(opts?: Opts): Promise<void> { await opt.optGo(this.#e, opts); }
+  aioOptGo(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optGo(opts), completion); }
   async optAbort(): Promise<void> { await opt.optAbort(this.#e); }
   aioOptAbort(): void { void this.optAbort().catch(() => {}); }
-  optList(list: Cb<T.ListFn>): Promise<number> { return opt.optList(this.#e, list); }
-  aioOptList(list: Cb<T.ListFn>, completion?: Cb<T.CompletionFn>): void { opt.aioOpt(this.#e, this.optList(list), completion); }
-  async optInfo(): Promise<void> { await opt.optInfo(this.#e); }
-  aioOptInfo(completion?: Cb<T.CompletionFn>): void { opt.aioOpt(this.#e, this.optInfo(), completion); }
-  optListMetaContext(context: Cb<T.ContextFn>): Promise<number> { return opt.optListMetaContext(this.#e, context); }
-  aioOptListMetaContext(context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>): void {
-    opt.aioOpt(this.#e, this.optListMetaContext(context), completion);
+  optList(list: Cb<T.ListFn>, opts?: Opts): Promise<number> { return opt.optList(this.#e, list, opts); }
+  aioOptList(list: Cb<T.ListFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optList(list, opts), completion); }
+  async optInfo(opts?: Opts): Promise<void> { await opt.optInfo(this.#e, opts); }
+  aioOptInfo(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optInfo(opts), completion); }
+  optListMetaContext(context: Cb<T.ContextFn>, opts?: Opts): Promise<number> { return opt.optListMetaContext(this.#e, context, opts); }
+  aioOptListMetaContext(context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void {
+    opt.aioOpt(this.#e, this.optListMetaContext(context, opts), completion);
   }
 
   // ---- State (lib/aio.c) ----
@@ -185,9 +185,9 @@ export class NbdHandle {
 
   /**
    * Not in libnbd (webnbd's signals and timeouts use it): end a command now with `err`
-   * (ECANCELED or ETIMEDOUT); the server's reply is read and dropped. False if not in flight.
+   * (ECANCELED or ETIMEDOUT), `why` saying so; the server's reply is read and dropped. False if not in flight.
    */
-  cancelCommand(cookie: number, err: number = errno.ECANCELED): boolean { return cancelCommand(this.#e, cookie, err); }
+  cancelCommand(cookie: number, err: number = errno.ECANCELED, why = ''): boolean { return cancelCommand(this.#e, cookie, err, why); }
 
   static {
     stateOf = (h) => h.#e.s;

@@ -71,6 +71,8 @@ export type Callback<F> = F | WithFree<F>;
 /** What webnbd needs of an AbortSignal (which every host has; the core cannot name the DOM type). */
 export interface SignalLike {
   readonly aborted: boolean;
+  /** Why it fired (AbortController.abort(reason)); a TimeoutError from AbortSignal.timeout() means ETIMEDOUT. */
+  readonly reason?: unknown;
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
   removeEventListener(type: 'abort', listener: () => void): void;
 }
@@ -79,6 +81,8 @@ export interface SignalLike {
  * Beyond libnbd, whose TODO asks for both: a command may be cancelled (ECANCELED) or given a
  * time limit in milliseconds (ETIMEDOUT). NBD has no way to recall a request, so the server's
  * eventual reply is read and dropped; the caller's buffer is never written after the command ends.
+ * The connect calls and the opt-mode calls take the same: there, the handle dies (DEAD), since a
+ * handshake cannot go on past an option reply it stopped waiting for.
  */
 export interface CommandOptions {
   signal?: SignalLike;

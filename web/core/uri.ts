@@ -52,6 +52,12 @@ export function parseUri(uri: string): ParsedUri {
   if (path !== '' && !path.startsWith('/')) fail(`unable to parse URI: ${uri}`);
   const exportName = decode(path.slice(1), 'path');
   const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : decode(rawHost, 'host');
+  // The host is taken as written: libnbd hands its percent-decoded host to getaddrinfo, which no
+  // name with "@", "/" or ":" in it resolves; spliced into a ws:// URL, "evil%40127.0.0.1" would
+  // reach 127.0.0.1. So a host is a name or an address, nothing else.
+  if (rawHost.startsWith('[') ? !/^[0-9A-Fa-f:.]+$/.test(host) : /[^A-Za-z0-9._~-]/.test(host)) {
+    fail(`invalid host name in URI: ${uri}`);
+  }
 
   switch (scheme) {
     case 'nbd':

@@ -46,8 +46,8 @@ export class Inspector {
   #gen = 0;
   #urlTimer = 0;
   #saving: AbortController | null = null;
-  /** Checks the shared connection every second, so a lost one is said at once, not at the next read. */
-  #watch = 0;
+  /** Hears of the shared connection's losses and reconnections (Disk.watch), to say them at once. */
+  #unwatch: (() => void) | null = null;
   #probe: Promise<string> | null = null;
 
   constructor() {
@@ -114,7 +114,8 @@ export class Inspector {
       return;
     }
     this.showError(null);
-    clearInterval(this.#watch);
+    this.#unwatch?.();
+    this.#unwatch = null;
     this.#probe = null;
     this.#src = src.trim();
     this.#export = exportName;
@@ -139,11 +140,13 @@ export class Inspector {
       const disk = await acquire(uri);
       if (gen !== this.#gen) return;
       this.#disk = disk;
-      this.#watch = window.setInterval(() => {
-        if (gen !== this.#gen || !(disk.handle.aioIsDead() || disk.handle.aioIsClosed())) return;
-        clearInterval(this.#watch);
-        this.showError(lostConnection(` to ${this.#src}`));
-      }, 1000);
+      // A lost connection is made again by the Disk, and the reads it failed sent again.
+      this.#unwatch = disk.watch((s) => {
+        if (gen !== this.#gen) return;
+        if (s.state === 'reconnecting') this.showError(`The connection to ${this.#src} was lost; reconnecting (attempt ${s.attempt} of ${s.of})…`);
+        else if (s.state === 'connected') this.showError(null);
+        else this.showError(`${lostConnection(` to ${this.#src}`)} (${s.error.message})`);
+      });
       this.map.mark(this.dump.position);
       await Promise.all([this.#showPartitions(disk, gen, part, path), this.map.build(disk), server]);
     } catch (e) {

@@ -61,6 +61,10 @@ export function plainError(err: unknown, where = ''): string {
       return lostConnection(at);
     case 'ENOENT':
       return `The server has no such export${at}. (${e.message})`;
+    case 'ETIMEDOUT':
+      return /is it a webnbd bridge\?/.test(e.message)
+        ? `No webnbd bridge answered${at} in time: is that address a bridge, or a web server's own port? (${e.message})`
+        : `The server${at} stopped answering. (${e.message})`;
     case 'EPERM':
     case 'EACCES':
       return `The server refused${at}. (${e.message})`;

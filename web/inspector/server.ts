@@ -3,6 +3,7 @@
 // one fills the info panel; the connection is then given up (the views use the shared one).
 
 import { create } from '../browser/client.js';
+import { CONNECT_TIMEOUT_MS } from '../browser/disk.js';
 import { connectionInfo, describeExport, exportInfo } from '../core/facts.js';
 import { formatInfo } from '../core/format/nbdinfo.js';
 import { NbdError } from '../core/errors.js';
@@ -29,35 +30,38 @@ export interface ServerView {
  */
 export async function inspectServer(uri: string, exportName: string | null): Promise<ServerView> {
   const h = create();
+  // Each step has its time: a server that stops answering ends it (ETIMEDOUT), never "Listing…" for ever.
+  const limit = { timeout: CONNECT_TIMEOUT_MS };
   try {
     h.setOptMode(true);
     h.setFullInfo(true);
-    await h.connectUri(uri);
+    await h.connectUri(uri, limit);
     const view: ServerView = { exports: null, info: null };
     if (h.aioIsNegotiating()) {
       const listed: ListedExport[] = [];
       try {
-        await h.optList((name: string, description: string) => { listed.push({ name, description }); });
+        await h.optList((name: string, description: string) => { listed.push({ name, description }); }, limit);
         view.exports = listed;
       } catch (e) {
         view.listError = e as NbdError;
       }
       if (exportName !== null) h.setExportName(exportName);
       try {
-        await describeExport(h);
+        await describeExport(h, limit);
       } catch (e) {
         view.infoError = e as NbdError;
         return view;
       }
     }
     const name = exportName ?? h.getExportName();
-    const exp = await exportInfo(h, view.exports?.find((e) => e.name === name) ?? null);
+    const exp = await exportInfo(h, view.exports?.find((e) => e.name === name) ?? null, limit);
     view.size = exp.size;
     view.info = formatInfo(connectionInfo(h), exp);
     return view;
   } finally {
-    if (h.aioIsNegotiating()) await h.optAbort().catch(() => {});
-    else if (h.aioIsReady()) await h.shutdown().catch(() => {});
+    // A polite goodbye, but not waited for longer than a second.
+    const bye = h.aioIsNegotiating() ? h.optAbort() : h.aioIsReady() ? h.shutdown() : Promise.resolve();
+    await Promise.race([bye.catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
     h.close();
   }
 }

@@ -3,32 +3,37 @@
 
 import { NbdError, errno } from '../errors.js';
 import type { Target } from '../transport.js';
+import type * as T from '../types.js';
 import { formatUri, parseUri } from '../uri.js';
+import { armDeadline, checkNotAborted } from './deadline.js';
 import type { Engine } from './engine.js';
+import { SETTINGS } from './settings.js';
 import { publicState } from './state.js';
 
-export function aioConnectUri(e: Engine, uri: string): void {
+export function aioConnectUri(e: Engine, uri: string, opts?: T.CommandOptions): void {
   const parsed = parseUri(uri);
-  e.s.settings.exportName = parsed.exportName;
-  connect(e, parsed.target);
+  // The URI's export name obeys nbd_set_export_name's limit (ENAMETOOLONG) before anything is sent.
+  SETTINGS.setExportName(e.s, parsed.exportName);
+  connect(e, parsed.target, opts);
 }
 
-export function aioConnectTcp(e: Engine, host: string, port: string | number): void {
+export function aioConnectTcp(e: Engine, host: string, port: string | number, opts?: T.CommandOptions): void {
   const p = Number(port);
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new NbdError(errno.EINVAL, '', `invalid port: ${port}`);
-  connect(e, { kind: 'tcp', host, port: p });
+  connect(e, { kind: 'tcp', host, port: p }, opts);
 }
 
-export function aioConnectUnix(e: Engine, path: string): void {
-  connect(e, { kind: 'unix', path });
+export function aioConnectUnix(e: Engine, path: string, opts?: T.CommandOptions): void {
+  connect(e, { kind: 'unix', path }, opts);
 }
 
-export function aioConnectWebsocket(e: Engine, url: string): void {
+export function aioConnectWebsocket(e: Engine, url: string, opts?: T.CommandOptions): void {
   if (!/^wss?:\/\//i.test(url)) throw new NbdError(errno.EINVAL, '', `not a ws:// or wss:// URL: ${url}`);
-  connect(e, { kind: 'websocket', url });
+  connect(e, { kind: 'websocket', url }, opts);
 }
 
-function connect(e: Engine, target: Target): void {
+/** Open the transport; `opts` bounds the whole handshake, up to READY (or NEGOTIATING in opt mode). */
+function connect(e: Engine, target: Target, opts?: T.CommandOptions): void {
   const open = e.transports[target.kind];
   if (!open) {
     throw new NbdError(errno.ENOTSUP, '', target.kind === 'websocket'
@@ -36,6 +41,7 @@ function connect(e: Engine, target: Target): void {
       : `${target.kind === 'tcp' ? 'TCP' : 'Unix socket'} connections are not available here: connect through a websockify bridge with an nbd+ws:// URI`);
   }
   e.s.conn.target = target;
+  checkNotAborted(e, opts);
   e.goto('START', 'CONNECT');
   e.log(`connecting to ${formatUri(target, e.s.settings.exportName)}`);
   const link = {};
@@ -49,6 +55,7 @@ function connect(e: Engine, target: Target): void {
     data: (chunk: Uint8Array) => { if (e.link === link) e.receive(chunk); },
     close: (error: NbdError | null) => { if (e.link === link) e.onClose(error); },
   });
+  armDeadline(e, opts, () => publicState(e.s) !== 'connecting');
 }
 
 /** Wait until the handshake is over: ready, negotiating (opt mode), or failed. */

@@ -5,15 +5,26 @@ import { asCallback } from '../commands.js';
 import { NbdError, errno } from '../errors.js';
 import * as P from '../protocol.js';
 import type * as T from '../types.js';
+import { armDeadline, checkNotAborted } from './deadline.js';
 import type { Engine } from './engine.js';
+import { publicState } from './state.js';
 import { softDisconnect } from './states-newstyle.js';
 import { startGoOrInfo } from './states-newstyle-opt-go.js';
 import { startOptList } from './states-newstyle-opt-list.js';
 import { startListMetaContext } from './states-newstyle-opt-meta-context.js';
 
-/** Run `start` as the opt-mode call in flight; settled by the option's states (Engine.settle). */
-function optCall<R extends number | undefined>(e: Engine, start: () => void, free?: () => void): Promise<R> {
-  return new Promise((resolve, reject) => {
+/**
+ * Run `start` as the opt-mode call in flight; settled by the option's states (Engine.settle).
+ * `opts` bounds the wait for the option's replies.
+ */
+function optCall<R extends number | undefined>(e: Engine, opts: T.CommandOptions | undefined, start: () => void, free?: () => void): Promise<R> {
+  try {
+    checkNotAborted(e, opts);
+  } catch (err) {
+    free?.();
+    return Promise.reject(err);
+  }
+  const p = new Promise<R>((resolve, reject) => {
     e.optCall = { resolve: resolve as (v: number | undefined) => void, reject, free };
     try {
       start();
@@ -21,29 +32,31 @@ function optCall<R extends number | undefined>(e: Engine, start: () => void, fre
       e.settle(err instanceof NbdError ? err : new NbdError(errno.EINVAL, '', String(err)));
     }
   });
+  armDeadline(e, opts, () => publicState(e.s) !== 'connecting');
+  return p;
 }
 
-export const optGo = (e: Engine): Promise<undefined> =>
-  optCall(e, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_GO)));
+export const optGo = (e: Engine, opts?: T.CommandOptions): Promise<undefined> =>
+  optCall(e, opts, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_GO)));
 
-export const optInfo = (e: Engine): Promise<undefined> =>
-  optCall(e, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_INFO)));
+export const optInfo = (e: Engine, opts?: T.CommandOptions): Promise<undefined> =>
+  optCall(e, opts, () => e.goto('NEGOTIATING', startGoOrInfo(e, P.NBD_OPT_INFO)));
 
-export function optList(e: Engine, list: T.Callback<T.ListFn>): Promise<number> {
+export function optList(e: Engine, list: T.Callback<T.ListFn>, opts?: T.CommandOptions): Promise<number> {
   const cb = asCallback(list)!;
-  return optCall(e, () => e.goto('NEGOTIATING', startOptList(e, (name, description) => {
+  return optCall(e, opts, () => e.goto('NEGOTIATING', startOptList(e, (name, description) => {
     e.callUser(() => cb.callback(name, description));
   })), cb.free);
 }
 
-export function optListMetaContext(e: Engine, context: T.Callback<T.ContextFn>): Promise<number> {
+export function optListMetaContext(e: Engine, context: T.Callback<T.ContextFn>, opts?: T.CommandOptions): Promise<number> {
   const cb = asCallback(context)!;
   if (!e.s.conn.structuredReplies) {
     // libnbd asks only once structured replies are agreed (meta contexts need them).
     cb.free?.();
     return Promise.reject(new NbdError(errno.ENOTSUP, '', 'server does not support structured replies'));
   }
-  return optCall(e, () => e.goto('NEGOTIATING', startListMetaContext(e, (name) => {
+  return optCall(e, opts, () => e.goto('NEGOTIATING', startListMetaContext(e, (name) => {
     e.callUser(() => cb.callback(name));
   })), cb.free);
 }

@@ -9,6 +9,7 @@ import { NbdError, errno } from '../errors.js';
 import * as P from '../protocol.js';
 import type * as T from '../types.js';
 import { checkCommand } from './check.js';
+import { formatDuration } from './deadline.js';
 import type { Engine, WireCommand } from './engine.js';
 
 /** Check a command, then send it; returns its cookie. */
@@ -37,7 +38,9 @@ export function issue(
 /** Watch a command's AbortSignal and time limit. */
 function arm(e: Engine, cmd: WireCommand, { signal, timeout }: T.CommandOptions): void {
   const onAbort = () => cancelCommand(e, cmd.cookie, errno.ECANCELED);
-  const timer = timeout !== undefined && timeout >= 0 ? setTimeout(() => cancelCommand(e, cmd.cookie, errno.ETIMEDOUT), timeout) : undefined;
+  const timer = timeout !== undefined && timeout >= 0
+    ? setTimeout(() => cancelCommand(e, cmd.cookie, errno.ETIMEDOUT, `timed out after ${formatDuration(timeout)} waiting for the server's reply`), timeout)
+    : undefined;
   signal?.addEventListener('abort', onAbort, { once: true });
   cmd.disarm = () => {
     signal?.removeEventListener('abort', onAbort);
@@ -50,14 +53,14 @@ function arm(e: Engine, cmd: WireCommand, { signal, timeout }: T.CommandOptions)
  * is never written again, and the server's reply, when it comes, is read and dropped. Returns
  * false if the command is not in flight.
  */
-export function cancelCommand(e: Engine, cookie: number, err: number): boolean {
+export function cancelCommand(e: Engine, cookie: number, err: number, why = ''): boolean {
   const cmd = e.cmds.get(cookie);
   if (!cmd || cmd.done) return false;
   cmd.cancelled = true;
   cmd.buf = null;
   if (e.cmd === cmd) e.rx.sinkBuf = null;
   e.zombies.set(cookie, cmd);
-  e.fail(cmd, err);
+  e.fail(cmd, err, why);
   e.complete(cmd);
   e.wake();
   return true;
