@@ -302,6 +302,14 @@ export class Runtime {
       if (k === 'options') continue;
       switch (k) {
         case 'string': case 'service': { const p = lo() >>> 0; args.push(p ? this.#string(p) : null); break; }
+        case 'strings': {
+          // char **: pointers up to the NULL that ends the list.
+          const p = lo() >>> 0;
+          const list: string[] = [];
+          for (let q = p >> 2; p && m.HEAP32[q]; q++) list.push(this.#string(m.HEAP32[q]! >>> 0));
+          args.push(p ? list : null);
+          break;
+        }
         case 'bool': args.push(lo() !== 0); break;
         case 'int': case 'timeout': args.push(lo()); break;
         case 'uint32': case 'flags': args.push(lo() >>> 0); break;

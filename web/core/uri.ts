@@ -11,6 +11,10 @@ export interface ParsedUri {
   exportName: string;
   /** Query parameters, decoded. */
   query: Map<string, string>;
+  /** nbds:// and nbds+unix://: TLS is required. */
+  tls?: boolean;
+  /** The URI's user name: the TLS (PSK) identity. */
+  username?: string;
 }
 
 const RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:([^@/?#]*)@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#.*)?$/;
@@ -39,8 +43,8 @@ export function parseUri(uri: string): ParsedUri {
   if (!m) return fail(`unable to parse URI: ${uri}`);
   const [, rawScheme, userinfo, rawHost = '', rawPort, path = '', rawQuery] = m;
   const scheme = rawScheme!.toLowerCase();
-  // A user name only ever selects a TLS identity in libnbd; there is no TLS here, so it is ignored.
-  void userinfo;
+  // A user name only ever selects a TLS identity in libnbd.
+  const username = userinfo ? decode(userinfo, 'user name') : undefined;
   const query = new Map<string, string>();
   for (const kv of (rawQuery ?? '').split('&')) {
     if (!kv) continue;
@@ -53,15 +57,18 @@ export function parseUri(uri: string): ParsedUri {
   const exportName = decode(path.slice(1), 'path');
   const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : decode(rawHost, 'host');
 
+  const tls = scheme.startsWith('nbds') ? { tls: true, ...(username !== undefined ? { username } : {}) } : {};
   switch (scheme) {
     case 'nbd':
+    case 'nbds':
       if (!host) fail(`missing host name in URI: ${uri}`);
-      return { scheme, exportName, query, target: { kind: 'tcp', host, port: port(rawPort, NBD_DEFAULT_PORT, uri) } };
-    case 'nbd+unix': {
+      return { scheme, exportName, query, target: { kind: 'tcp', host, port: port(rawPort, NBD_DEFAULT_PORT, uri) }, ...tls };
+    case 'nbd+unix':
+    case 'nbds+unix': {
       if (host) fail(`a Unix socket URI has no host name: ${uri}`);
       const path = query.get('socket');
       if (!path) fail(`missing 'socket' parameter in URI: ${uri}`);
-      return { scheme, exportName, query, target: { kind: 'unix', path: path! } };
+      return { scheme, exportName, query, target: { kind: 'unix', path: path! }, ...tls };
     }
     case 'nbd+ws':
     case 'nbds+wss': {
@@ -73,9 +80,6 @@ export function parseUri(uri: string): ParsedUri {
       const url = `${secure ? 'wss' : 'ws'}://${hostPart}:${p}/${token !== undefined ? `?token=${encodeURIComponent(token)}` : ''}`;
       return { scheme, exportName, query, target: { kind: 'websocket', url } };
     }
-    case 'nbds':
-    case 'nbds+unix':
-      return fail(`TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge; use nbds+wss://HOST:PORT/EXPORT`);
     case 'nbd+vsock':
     case 'nbds+vsock':
       return fail(`vsock is not supported by webnbd: ${uri}`);

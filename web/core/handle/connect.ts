@@ -2,14 +2,26 @@
 // bytes start the handshake in MAGIC.RECV_MAGIC.
 
 import { NbdError, errno } from '../errors.js';
-import type { Target } from '../transport.js';
+import type { Target, TransportOpener } from '../transport.js';
+import * as T from '../types.js';
 import { formatUri, parseUri } from '../uri.js';
 import type { Engine } from './engine.js';
+import { SETTINGS } from './settings.js';
 import { publicState } from './state.js';
 
 export function aioConnectUri(e: Engine, uri: string): void {
   const parsed = parseUri(uri);
-  e.s.settings.exportName = parsed.exportName;
+  const st = e.s.settings;
+  if (parsed.tls) {
+    // nbds://: TLS is required (nbd_connect_uri(3)), with the URI's TLS parameters.
+    SETTINGS.setTls(e.s, T.TLS_REQUIRE);
+    if (parsed.username) st.tlsUsername = parsed.username;
+    const host = parsed.query.get('tls-hostname');
+    if (host !== undefined) st.tlsHostname = host;
+    const verify = parsed.query.get('tls-verify-peer');
+    if (verify !== undefined) st.tlsVerifyPeer = !/^(false|no|off|0)$/i.test(verify);
+  }
+  st.exportName = parsed.exportName;
   connect(e, parsed.target);
 }
 
@@ -29,7 +41,7 @@ export function aioConnectWebsocket(e: Engine, url: string): void {
 }
 
 function connect(e: Engine, target: Target): void {
-  const open = e.transports[target.kind];
+  const open = e.transports[target.kind] as TransportOpener | undefined;
   if (!open) {
     throw new NbdError(errno.ENOTSUP, '', target.kind === 'websocket'
       ? 'WebSocket connections are not available here'
@@ -48,7 +60,7 @@ function connect(e: Engine, target: Target): void {
     },
     data: (chunk: Uint8Array) => { if (e.link === link) e.receive(chunk); },
     close: (error: NbdError | null) => { if (e.link === link) e.onClose(error); },
-  });
+  }, { tls: e.s.settings.tls !== T.TLS_DISABLE });
 }
 
 /** Wait until the handshake is over: ready, negotiating (opt mode), or failed. */

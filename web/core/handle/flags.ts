@@ -72,7 +72,7 @@ export const FLAGS = {
     if (!s.conn.protocol) throw new NbdError(errno.EINVAL, '', 'handshake has not completed');
     return s.conn.protocol;
   },
-  getTlsNegotiated: (_s: HandleState): boolean => false,
+  getTlsNegotiated: (s: HandleState): boolean => s.conn.tlsNegotiated,
   getStructuredRepliesNegotiated: (s: HandleState): boolean => s.conn.structuredReplies,
   getExtendedHeadersNegotiated: (s: HandleState): boolean => s.conn.extendedHeaders,
   getCanonicalExportName: (s: HandleState): string => {
