@@ -36,9 +36,10 @@ export interface Transport {
   /**
    * Continue the stream in TLS, as the client (after the server's NBD_REP_ACK to
    * NBD_OPT_STARTTLS), and call `done` once the TLS handshake is over or has failed; later
-   * `data` is the decrypted stream. Absent where the environment has no TLS.
+   * `data` is the decrypted stream; `description` names the TLS version and cipher, for debug
+   * messages. Absent where the environment has no TLS.
    */
-  startTls?(options: TlsOptions, done: (error: NbdError | null) => void): void;
+  startTls?(options: TlsOptions, done: (error: NbdError | null, description?: string) => void): void;
 }
 
 /** What the handle's TLS settings ask of the TLS handshake (nbd_set_tls_*). */

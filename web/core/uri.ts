@@ -98,16 +98,30 @@ const escapePath = (s: string): string =>
     return /[A-Za-z0-9\-_.!~*'()/;@&=+$,]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }).join('');
 
-/** libnbd's nbd_get_uri(3) form of a connection. */
-export function formatUri(target: Target, exportName: string): string {
+/** The TLS part of an nbds:// URI, as nbd_get_uri(3) writes it. */
+export interface UriTls {
+  /** Only when set by the caller (else the local user's name is meant). */
+  username: string;
+  certificates: string | null;
+  pskFile: string | null;
+}
+
+/** libnbd's nbd_get_uri(3) form of a connection; `tls` makes it nbds://. */
+export function formatUri(target: Target, exportName: string, tls: UriTls | null = null): string {
   const path = '/' + escapePath(exportName);
+  const s = tls ? 's' : '';
+  const user = tls?.username ? `${escapePath(tls.username).replace(/[/@]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}@` : '';
+  const query = tls ? [
+    ...(tls.certificates !== null ? [`tls-certificates=${tls.certificates}`] : []),
+    ...(tls.pskFile !== null ? [`tls-psk-file=${tls.pskFile}`] : []),
+  ] : [];
   switch (target.kind) {
     case 'tcp': {
       const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-      return `nbd://${host}:${target.port}${path}`;
+      return `nbd${s}://${user}${host}:${target.port}${path}${query.length ? `?${query.join('&')}` : ''}`;
     }
     case 'unix':
-      return `nbd+unix://${path}?socket=${target.path}`;
+      return `nbd${s}+unix://${user}${path}?${[`socket=${target.path}`, ...query].join('&')}`;
     case 'websocket': {
       const m = /^(wss?):\/\/([^/?#]*)\/?(?:\?token=([^#&]*))?/.exec(target.url);
       if (!m) return target.url;

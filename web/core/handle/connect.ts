@@ -18,6 +18,11 @@ export function aioConnectUri(e: Engine, uri: string): void {
     if (parsed.username) st.tlsUsername = parsed.username;
     const host = parsed.query.get('tls-hostname');
     if (host !== undefined) st.tlsHostname = host;
+    // Files named by the URI are read where the TLS handshake runs (Node), as nbdinfo reads them.
+    const certificates = parsed.query.get('tls-certificates');
+    if (certificates !== undefined) SETTINGS.setTlsCertificates(e.s, certificates);
+    const pskFile = parsed.query.get('tls-psk-file');
+    if (pskFile !== undefined) SETTINGS.setTlsPskFile(e.s, pskFile);
     const verify = parsed.query.get('tls-verify-peer');
     if (verify !== undefined) st.tlsVerifyPeer = !/^(false|no|off|0)$/i.test(verify);
   }

@@ -96,7 +96,7 @@ export class Engine implements CallContext {
     this.transports = transports;
     if (transports.tls) {
       this.s.settings.tlsAvailable = true;
-      this.s.settings.tlsUsername = transports.tls.localUser();
+      this.s.settings.localUser = transports.tls.localUser();
     }
   }
 

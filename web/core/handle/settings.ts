@@ -40,7 +40,7 @@ export const SETTINGS = {
   setTlsVerifyPeer: (s: HandleState, verify: boolean): void => { s.settings.tlsVerifyPeer = verify; },
   getTlsVerifyPeer: (s: HandleState): boolean => s.settings.tlsVerifyPeer,
   setTlsUsername: (s: HandleState, name: string): void => { s.settings.tlsUsername = name; },
-  getTlsUsername: (s: HandleState): string => s.settings.tlsUsername,
+  getTlsUsername: (s: HandleState): string => s.settings.tlsUsername || s.settings.localUser,
   setTlsPskFile: (s: HandleState, file: string): void => { needTls(s); s.settings.tlsPskFile = file; },
   setTlsHostname: (s: HandleState, name: string): void => { s.settings.tlsHostname = name; },
   getTlsHostname: (s: HandleState): string => s.settings.tlsHostname,

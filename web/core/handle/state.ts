@@ -44,8 +44,10 @@ export interface Settings {
   /** nbd_set_tls_certificates: the directory of ca-cert.pem, client-cert.pem, client-key.pem. */
   tlsCertificates: string | null;
   tlsVerifyPeer: boolean;
-  /** The PSK identity; the local user's name unless set. */
+  /** The PSK identity as set ("" until then: the local user's name is meant). */
   tlsUsername: string;
+  /** The local user's name, where the environment knows it. */
+  localUser: string;
   tlsPskFile: string | null;
   /** nbd_set_tls_hostname: checked against the server's certificate instead of the connect host. */
   tlsHostname: string;
@@ -93,7 +95,7 @@ export const newHandleState = (): HandleState => ({
     requestMetaContext: true, requestBlockSize: true, metaContexts: [], optMode: false, fullInfo: false,
     handshakeFlags: T.HANDSHAKE_FLAG_FIXED_NEWSTYLE | T.HANDSHAKE_FLAG_NO_ZEROES, strictMode: T.STRICT_MASK,
     preadInitialize: true, debug: false, tls: T.TLS_DISABLE, tlsAvailable: false, tlsCertificates: null, tlsVerifyPeer: true,
-    tlsUsername: '', tlsPskFile: null, tlsHostname: '', socketActivationName: '',
+    tlsUsername: '', localUser: '', tlsPskFile: null, tlsHostname: '', socketActivationName: '',
   },
   conn: newConnection(),
 });

@@ -16,11 +16,11 @@ export const startStartTls = (e: Engine) =>
   sendOption(e, P.NBD_OPT_STARTTLS, new Uint8Array(0), 'NEWSTYLE.OPT_STARTTLS.RECV_REPLY');
 
 /** The TLS handshake is over: on with the options (or back to the caller in opt mode). */
-function handshakeDone(e: Engine, err: NbdError | null): void {
+function handshakeDone(e: Engine, err: NbdError | null, description = ''): void {
   if (e.state !== HANDSHAKE) return;
   if (err) return e.die(err);
   e.s.conn.tlsNegotiated = true;
-  e.log('connection is using TLS');
+  e.log(`connection is using TLS${description ? `: ${description}` : ''}`);
   if (e.optCall) {
     e.goto(HANDSHAKE, toNegotiating(e));
     e.settle(null, 1);
@@ -52,8 +52,8 @@ export const OPT_STARTTLS = {
       const hostname = st.tlsHostname || (target?.kind === 'tcp' ? target.host : null);
       e.log(`starting TLS (${st.tlsPskFile ? 'PSK' : 'X.509'}${hostname ? `, server name ${hostname}` : ''})`);
       const link = e.link;
-      t.startTls({ certificates: st.tlsCertificates, verifyPeer: st.tlsVerifyPeer, hostname, pskFile: st.tlsPskFile, username: st.tlsUsername },
-        (err) => { if (e.link === link) handshakeDone(e, err); });
+      t.startTls({ certificates: st.tlsCertificates, verifyPeer: st.tlsVerifyPeer, hostname, pskFile: st.tlsPskFile, username: st.tlsUsername || st.localUser },
+        (err, description) => { if (e.link === link) handshakeDone(e, err, description); });
       return;
     }
     if (!(type & P.NBD_REP_FLAG_ERROR)) throw new Violation(`handshake: unexpected reply type ${type} to NBD_OPT_STARTTLS`);
