@@ -119,21 +119,26 @@ export function startTls(sock: net.Socket, o: TlsOptions, ev: TlsEvents): tls.TL
     ...creds,
   });
   let secure = false;
+  let heard = false;
   s.on('secureConnect', () => {
     secure = true;
     const c = s.getCipher();
     ev.secure(`${s.getProtocol() ?? 'TLS'}, cipher ${c.standardName ?? c.name}${o.pskFile ? ', PSK' : ''}`);
   });
-  s.on('data', ev.data);
+  s.on('data', (b: Buffer) => {
+    heard = true;
+    ev.data(b);
+  });
   s.on('error', (e: NodeJS.ErrnoException) => {
     const t = tlsFailure(e);
-    const err = new NbdError(t.errno, '', secure ? `recv: ${t.detail}` : `handshake: ${t.detail}`);
-    if (secure) ev.error(err);
-    else ev.failed(err);
+    if (secure) ev.error(new NbdError(t.errno, '', t.detail));
+    else ev.failed(new NbdError(t.errno, '', `handshake: ${t.detail}`));
   });
   s.on('close', () => {
-    if (secure) ev.close();
-    else ev.failed(new NbdError(errno.ECONNRESET, '', 'handshake: TLS: the server closed the connection during the TLS handshake'));
+    if (!secure) return ev.failed(new NbdError(errno.ECONNRESET, '', 'handshake: TLS: the server closed the connection during the TLS handshake'));
+    // In TLS 1.3 the server checks our certificate after our side of the handshake is done.
+    if (!heard) ev.error(new NbdError(errno.ECONNRESET, '', 'TLS: the server closed the connection right after the TLS handshake (did it refuse our certificate?)'));
+    ev.close();
   });
   return s;
 }

@@ -51,7 +51,7 @@ function socketTransport(sock: net.Socket, where: string, ev: TransportEvents, t
   });
   const onError = (e: NodeJS.ErrnoException) => {
     failure ??= connected
-      ? new NbdError(errnoOf(e), '', `recv: ${where}${stream !== sock ? `: ${tlsFailure(e).detail}` : ''}`)
+      ? new NbdError(errnoOf(e), '', stream !== sock ? tlsFailure(e).detail : `recv: ${where}`)
       : new NbdError(errnoOf(e), '', `connect: ${where}: could not connect to remote host`);
   };
   sock.on('error', onError);

@@ -52,6 +52,7 @@ function connect(e: Engine, target: Target): void {
       ? 'WebSocket connections are not available here'
       : `${target.kind === 'tcp' ? 'TCP' : 'Unix socket'} connections are not available here: connect through a websockify bridge with an nbd+ws:// URI`);
   }
+  const st = e.s.settings;
   e.s.conn.target = target;
   e.goto('START', 'CONNECT');
   e.log(`connecting to ${formatUri(target, e.s.settings.exportName)}`);
@@ -65,7 +66,7 @@ function connect(e: Engine, target: Target): void {
     },
     data: (chunk: Uint8Array) => { if (e.link === link) e.receive(chunk); },
     close: (error: NbdError | null) => { if (e.link === link) e.onClose(error); },
-  }, { tls: e.s.settings.tls !== T.TLS_DISABLE });
+  }, { tls: st.tls !== T.TLS_DISABLE || (st.optMode && st.tlsAvailable) }); // opt mode may call nbd_opt_starttls
 }
 
 /** Wait until the handshake is over: ready, negotiating (opt mode), or failed. */
