@@ -13,6 +13,10 @@ export interface TlsFixture {
   server: string;
   /** The same with a self-signed server certificate (ca-cert.pem is that certificate). */
   selfSigned: string;
+  /** A server certificate signed by the CA for another name (other.example) only. */
+  otherName: string;
+  /** The CA's certificate (for NODE_EXTRA_CA_CERTS). */
+  caCert: string;
   /** libnbd's nbd_set_tls_certificates: ca-cert.pem, client-cert.pem, client-key.pem. */
   client: string;
   /** The CA alone: no client certificate. */
@@ -27,10 +31,10 @@ const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, {
 export function makeTlsFixture(): TlsFixture {
   const d = mkdtempSync(join(tmpdir(), 'webnbd-tls-'));
   const f: TlsFixture = {
-    server: join(d, 'server'), selfSigned: join(d, 'self'), client: join(d, 'client'), caOnly: join(d, 'ca-only'),
+    server: join(d, 'server'), selfSigned: join(d, 'self'), otherName: join(d, 'other'), caCert: join(d, 'ca-cert.pem'), client: join(d, 'client'), caOnly: join(d, 'ca-only'),
     psk: join(d, 'keys.psk'), wrongPsk: join(d, 'wrong.psk'),
   };
-  for (const sub of [f.server, f.selfSigned, f.client, f.caOnly]) mkdirSync(sub);
+  for (const sub of [f.server, f.selfSigned, f.otherName, f.client, f.caOnly]) mkdirSync(sub);
   const days = ['-days', '2'];
   openssl(d, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca-cert.pem', ...days, '-subj', '/CN=webnbd test CA']);
   const sign = (name: string, subj: string, ext: string, out: string, key: string) => {
@@ -40,6 +44,8 @@ export function makeTlsFixture(): TlsFixture {
   };
   sign('server', '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n',
     join(f.server, 'server-cert.pem'), join(f.server, 'server-key.pem'));
+  sign('other', '/CN=other.example', 'subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\n',
+    join(f.otherName, 'server-cert.pem'), join(f.otherName, 'server-key.pem'));
   sign('client', '/CN=client', 'extendedKeyUsage=clientAuth\n', join(f.client, 'client-cert.pem'), join(f.client, 'client-key.pem'));
   for (const sub of [f.server, f.client, f.caOnly]) copyFileSync(join(d, 'ca-cert.pem'), join(sub, 'ca-cert.pem'));
   openssl(d, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(f.selfSigned, 'server-key.pem'),

@@ -40,7 +40,7 @@ export function tlsFailure(e: NodeJS.ErrnoException & { reason?: string }): { tl
   const code = e.code ?? '';
   const reason = REASONS[code];
   if (reason) {
-    const why = code === 'ERR_TLS_CERT_ALTNAME_INVALID' && e.reason ? ` (${e.reason})` : '';
+    const why = code === 'ERR_TLS_CERT_ALTNAME_INVALID' && e.reason ? ` (${e.reason.replace(/:\s*$/, '')})` : '';
     return { tls: true, errno: errno.EPROTO, detail: `TLS: server certificate verification failed: ${reason}${why}` };
   }
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
