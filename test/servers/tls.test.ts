@@ -32,6 +32,14 @@ async function readsPattern(h: NbdHandle): Promise<void> {
   expect(b).toEqual(pattern(65536, 4096));
 }
 
+/** The handle's debug messages, without the calls' enter/leave lines. */
+function traced(h: NbdHandle): string[] {
+  const got: string[] = [];
+  h.setDebugCallback((_name, msg) => { if (!/^nbd_\w+: (enter|leave)/.test(msg)) got.push(msg); });
+  h.setDebug(true);
+  return got;
+}
+
 /** The error a connect ends with. */
 const failure = (p: Promise<unknown>): Promise<string> => p.then(() => 'connected', (e: unknown) => String(e));
 
@@ -40,8 +48,14 @@ describe('X.509 against nbdkit --tls=require', () => {
     const s = await startNbdkit(['pattern', '1M'], { extraArgs: x509() });
     try {
       const h = create();
+      const debug = traced(h);
       await h.connectUri(nbds(s, `tls-certificates=${tls.client}`));
       expect([h.getTlsNegotiated(), h.getTls(), h.getProtocol(), h.getStructuredRepliesNegotiated()]).toEqual([true, T.TLS_REQUIRE, 'newstyle-fixed', true]);
+      // STARTTLS first, then the other options inside TLS (TLS 1.3 with nbdkit's gnutls).
+      expect(debug.filter((m) => /^(sending NBD_OPT|connection is using TLS)/.test(m))).toEqual([
+        'sending NBD_OPT_STARTTLS', 'connection is using TLS: TLSv1.3, cipher TLS_AES_256_GCM_SHA384',
+        'sending NBD_OPT_EXTENDED_HEADERS', 'sending NBD_OPT_STRUCTURED_REPLY', 'sending NBD_OPT_GO',
+      ]);
       expect(h.getUri()).toBe(`nbds://127.0.0.1:${s.port}/?tls-certificates=${tls.client}`);
       await readsPattern(h);
       await h.shutdown();
@@ -172,6 +186,7 @@ describe('PSK against nbdkit --tls-psk', () => {
       const s = await startNbdkit(['pattern', '1M'], { unix, extraArgs: ['--tls=require', `--tls-psk=${tls.psk}`] });
       try {
         const h = create();
+        const debug = traced(h);
         h.setTls(T.TLS_REQUIRE);
         h.setTlsPskFile(tls.psk);
         h.setTlsUsername('alice');
@@ -179,6 +194,7 @@ describe('PSK against nbdkit --tls-psk', () => {
         if (unix) await h.connectUnix(s.socket!);
         else await h.connectTcp('127.0.0.1', s.port!);
         expect(h.getTlsNegotiated()).toBe(true);
+        expect(debug).toContainEqual(expect.stringMatching(/^connection is using TLS: TLSv1\.3, cipher TLS_\w+, PSK$/));
         await readsPattern(h);
         await h.shutdown();
         // The same through a URI: the user name is the PSK identity.
