@@ -40,6 +40,10 @@ function traced(h: NbdHandle): string[] {
   return got;
 }
 
+/** A server refusing our (missing) certificate: gnutls hangs up during the handshake, or after ours in TLS 1.3. */
+const REFUSED = (call: string) => new RegExp(`^NbdError: nbd_connect_${call}: handshake: TLS: the server closed the connection `
+  + '(during the TLS handshake \\(wrong key or certificate\\?\\)|right after the TLS handshake \\(did it refuse our certificate\\?\\)): Connection reset by peer$');
+
 /** The error a connect ends with. */
 const failure = (p: Promise<unknown>): Promise<string> => p.then(() => 'connected', (e: unknown) => String(e));
 
@@ -120,7 +124,7 @@ describe('X.509 against nbdkit --tls=require', () => {
       await h.shutdown();
       const anonymous = create();
       const err = await failure(anonymous.connectUri(nbds(s, `tls-certificates=${tls.caOnly}`)));
-      expect(err).toMatch(/^NbdError: nbd_connect_uri: (handshake|recv): .*TLS: .*: (Protocol error|Connection reset by peer)$/);
+      expect(err).toMatch(REFUSED('uri'));
       expect(anonymous.aioIsDead()).toBe(true);
     } finally {
       await s.stop();
@@ -217,7 +221,7 @@ describe('PSK against nbdkit --tls-psk', () => {
         `NbdError: nbd_connect_uri: TLS: PSK file ${tls.psk} has no key for user bob: No such file or directory`);
       const wrong = create();
       const err = await failure(wrong.connectUri(`nbds://alice@127.0.0.1:${s.port}/?tls-psk-file=${tls.wrongPsk}`));
-      expect(err).toMatch(/^NbdError: nbd_connect_uri: (handshake|recv): .*TLS: /);
+      expect(err).toBe('NbdError: nbd_connect_uri: handshake: TLS: the server closed the connection during the TLS handshake (wrong key or certificate?): Connection reset by peer');
       expect(wrong.aioIsDead()).toBe(true);
     } finally {
       await s.stop();
@@ -244,7 +248,7 @@ describe('qemu-nbd with tls-creds-x509', () => {
       const anonymous = create();
       anonymous.setTls(T.TLS_REQUIRE);
       anonymous.setTlsCertificates(tls.caOnly);
-      expect(await failure(anonymous.connectTcp('127.0.0.1', s.port!))).toMatch(/^NbdError: nbd_connect_tcp: (handshake|recv): .*TLS: /);
+      expect(await failure(anonymous.connectTcp('127.0.0.1', s.port!))).toMatch(REFUSED('tcp'));
     } finally {
       await s.stop();
     }
