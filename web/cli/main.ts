@@ -62,8 +62,9 @@ libnbd's tools for the Network Block Device, in TypeScript. Commands:
 
 ${lines.join('\n')}
 
-NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or
-nbd+ws://HOST[:PORT]/EXPORT (nbds+wss://) through a websockify bridge.
+NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH (nbds://, nbds+unix://
+with TLS: ?tls-certificates=DIR or ?tls-psk-file=FILE), or nbd+ws://HOST[:PORT]/EXPORT
+(nbds+wss://) through a websockify bridge.
 
 Run 'webnbd COMMAND --help' for a command's options; 'webnbd --version' for the version.
 `;
