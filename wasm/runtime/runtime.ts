@@ -302,12 +302,9 @@ export class Runtime {
       if (k === 'options') continue;
       switch (k) {
         case 'string': case 'service': { const p = lo() >>> 0; args.push(p ? this.#string(p) : null); break; }
-        case 'strings': {
-          // char **: pointers up to the NULL that ends the list.
+        case 'strings': { // char **: the pointers up to the NULL that ends the list
           const p = lo() >>> 0;
-          const list: string[] = [];
-          for (let q = p >> 2; p && m.HEAP32[q]; q++) list.push(this.#string(m.HEAP32[q]! >>> 0));
-          args.push(p ? list : null);
+          args.push(p ? Array.from({ length: m.HEAP32.subarray(p >> 2).indexOf(0) }, (_, j) => this.#string(m.HEAP32[(p >> 2) + j]! >>> 0)) : null);
           break;
         }
         case 'bool': args.push(lo() !== 0); break;
