@@ -86,6 +86,11 @@ describe('X.509 against nbdkit --tls=require', () => {
       expect(await failure(other.connectTcp('localhost', s.port!))).toMatch(
         /^NbdError: nbd_connect_tcp: handshake: TLS: server certificate verification failed: name does not match \(Host: wrong\.example\. is not in the cert's altnames: DNS:localhost, IP Address:127\.0\.0\.1\): Protocol error$/);
       expect(other.aioIsDead()).toBe(true);
+      const nowhere = create();
+      nowhere.setTls(T.TLS_REQUIRE);
+      nowhere.setTlsCertificates('/nonexistent/pki');
+      expect(await failure(nowhere.connectTcp('127.0.0.1', s.port!))).toBe(
+        'NbdError: nbd_connect_tcp: TLS: certificate directory /nonexistent/pki does not exist: No such file or directory');
       // No CA of ours: the system's CAs do not know this one.
       const unknown = create();
       expect(await failure(unknown.connectUri(nbds(s, `tls-certificates=${tls.selfSigned}`)))).toMatch(/TLS: server certificate verification failed: certificate issuer is unknown: Protocol error$/);

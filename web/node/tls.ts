@@ -97,8 +97,11 @@ function psk(file: string, username: string): tls.ConnectionOptions {
   };
 }
 
-/** Continue `sock` in TLS as the client; returns the TLS socket, which carries the stream from now on. */
-export function startTls(sock: net.Socket, o: TlsOptions, ev: TlsEvents): tls.TLSSocket {
+/**
+ * Continue `sock` in TLS as the client; returns the TLS socket, which carries the stream from now
+ * on (or `sock`, destroyed, when the settings cannot be read: `failed` follows).
+ */
+export function startTls(sock: net.Socket, o: TlsOptions, ev: TlsEvents): net.Socket {
   let creds: tls.ConnectionOptions;
   try {
     creds = o.pskFile ? psk(o.pskFile, o.username) : x509(o.certificates);
@@ -106,7 +109,7 @@ export function startTls(sock: net.Socket, o: TlsOptions, ev: TlsEvents): tls.TL
     const err = e instanceof NbdError ? e : new NbdError(errno.EIO, '', `TLS: ${String(e)}`);
     queueMicrotask(() => ev.failed(err));
     sock.destroy();
-    return new tls.TLSSocket(new net.Socket());
+    return sock;
   }
   const host = o.hostname;
   const s = tls.connect({

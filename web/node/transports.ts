@@ -3,7 +3,6 @@
 
 import net from 'node:net';
 import os from 'node:os';
-import type tls from 'node:tls';
 import WebSocket from 'ws';
 import { NbdError, errno, errnoFromName } from '../core/errors.js';
 import type { Target, TlsOptions, Transport, TransportEvents, Transports } from '../core/transport.js';
@@ -37,7 +36,7 @@ const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => ({
  * the socket over at NBD_OPT_STARTTLS; from then on `stream` is the TLS socket.
  */
 function socketTransport(sock: net.Socket, where: string, ev: TransportEvents, tlsWanted = false): Transport {
-  let stream: net.Socket | tls.TLSSocket = sock;
+  let stream = sock;
   let connected = false;
   let failure: NbdError | null = null;
   let corked = false;
