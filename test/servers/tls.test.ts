@@ -278,12 +278,44 @@ describe('the newer opt-mode calls against nbdkit', () => {
       const set: string[] = [];
       expect(await h.optSetMetaContextQueries(['base:allocation', 'qemu:nosuch'], (n) => void set.push(n))).toBe(1);
       expect(set).toEqual(['base:allocation']);
+      // The implicit list (nbd_add_meta_context's), through the aio form.
+      h.addMetaContext('base:allocation');
+      const implicit: string[] = [];
+      const errs: number[] = [];
+      await new Promise<void>((resolve) => h.aioOptSetMetaContext((n) => void implicit.push(n), (e) => { errs.push(e.value); resolve(); }));
+      expect([implicit, errs]).toEqual([['base:allocation'], [0]]);
       h.setRequestMetaContext(false);
       await h.optGo();
       expect(h.canMetaContext('base:allocation')).toBe(true);
       expect(h.canBlockStatusPayload()).toBe(false);
       await expect(h.blockStatusFilter(4096, 0, ['base:allocation'], () => 0)).rejects.toThrow(
         /^nbd_block_status_filter: server did not negotiate extended headers: Operation not supported$/);
+      await h.shutdown();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('opt-meta-context-queries-on-qemu-nbd', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webnbd-qemu-opt-'));
+    const file = join(dir, 'disk.img');
+    writeFileSync(file, pattern(0, 1 << 20));
+    const s = await startQemuNbd(file, { extraArgs: ['-A'] });
+    try {
+      const h = create();
+      h.setOptMode(true);
+      await h.connectUri(s.uri);
+      const listed: string[] = [];
+      expect(await h.optListMetaContextQueries(['qemu:'], (n) => void listed.push(n))).toBe(listed.length);
+      expect(listed).toContain('qemu:allocation-depth');
+      expect(listed.every((n) => n.startsWith('qemu:'))).toBe(true);
+      const set: string[] = [];
+      expect(await h.optSetMetaContextQueries(['qemu:allocation-depth'], (n) => void set.push(n))).toBe(1);
+      expect(set).toEqual(['qemu:allocation-depth']);
+      expect(await h.optExtendedHeaders()).toBe(false);
+      h.setRequestMetaContext(false);
+      await h.optGo();
+      expect([h.canMetaContext('qemu:allocation-depth'), h.canMetaContext('base:allocation')]).toEqual([true, false]);
       await h.shutdown();
     } finally {
       await s.stop();
