@@ -1,7 +1,7 @@
 // TLS in Node against real servers: nbdkit --tls=require with X.509 certificates (made here with
 // openssl) and with PSK, and qemu-nbd with --object tls-creds-x509. The handshake as libnbd does
 // it (NBD_OPT_STARTTLS first, then the options in TLS), libnbd's allow/require semantics, and
-// TLS failures that keep their reason. Also the newer opt-mode calls against nbdkit.
+// TLS failures that keep their reason. Also the newer opt-mode calls against nbdkit and qemu-nbd.
 
 import { describe, expect, it } from 'vitest';
 import { create, type NbdHandle } from '../../web/node/index.js';
