@@ -143,3 +143,45 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     expect(msg).toMatch(/^ECONNREFUSED: nbd_connect_uri: connect: ws:\/\/127\.0\.0\.1:1\/: could not connect to the bridge/);
   });
 });
+
+describe('libnbd 1.24 calls in a page', () => {
+  let site: Site;
+  beforeAll(async () => { site = await serveDist(true); });
+  afterAll(() => site.close());
+
+  it('tls-is-the-bridge-s-in-a-page-and-the-newer-calls-run-through-the-worker', async () => {
+    const { page, errors } = await labPage(site);
+    const got = await page.evaluate(async (u) => {
+      const w = window.webnbd;
+      const h = w.create();
+      const fails = (f: () => unknown) => { try { f(); return 'no error'; } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } };
+      const out: Record<string, unknown> = {
+        version: h.getVersion(), tls: h.supportsTls(), isUri: [h.isUri('nbd+ws://h/'), h.isUri('disk.img')],
+        setTls: fails(() => h.setTls(w.TLS_REQUIRE)),
+        certificates: fails(() => h.setTlsCertificates('/etc/pki/libnbd')),
+        nbds: await h.connectUri('nbds://127.0.0.1/').then(() => 'connected', (e: Error & { code: string }) => `${e.code}: ${e.message}`),
+      };
+      const g = w.create();
+      g.setOptMode(true);
+      await g.connectUri(u);
+      const names: string[] = [];
+      out['listed'] = [await g.optListMetaContextQueries(['base:'], (n: string) => void names.push(n)), names];
+      out['extended'] = await g.optExtendedHeaders();
+      out['starttls'] = await g.optStarttls().then(() => 'no error', (e: Error & { code: string }) => `${e.code}: ${e.message}`);
+      await g.optGo();
+      out['filter'] = await g.blockStatusFilter(4096, 0, ['base:allocation'], () => 0).then(() => 'no error', (e: Error & { code: string }) => e.code);
+      out['poll2'] = await g.poll2(3, 0).then(() => 'no error', (e: Error & { code: string }) => e.code);
+      await g.shutdown();
+      return out;
+    }, uri);
+    const why = 'TLS is not supported here: in a browser, TLS is wss:// to the bridge (use an nbds+wss:// URI): Operation not supported';
+    expect(got).toEqual({
+      version: '1.24.0', tls: false, isUri: [true, false],
+      setTls: `ENOTSUP: nbd_set_tls: ${why}`, certificates: `ENOTSUP: nbd_set_tls_certificates: ${why}`,
+      nbds: `ENOTSUP: nbd_connect_uri: ${why}`,
+      listed: [1, ['base:allocation']], extended: false, starttls: `ENOTSUP: nbd_opt_starttls: ${why}`,
+      filter: 'ENOTSUP', poll2: 'ENOTSUP',
+    });
+    expect(errors).toEqual([]);
+  });
+});

@@ -194,7 +194,7 @@ describe('opt mode', () => {
 
   it('setTls refuses clearly', async () => {
     const { h } = memoryHandle(serveDisk({ size: 512 }).handler, 'whole');
-    expect(() => h.setTls(T.TLS_REQUIRE)).toThrow(/nbd_set_tls: TLS is not supported by webnbd: on the web, TLS is wss:\/\/ to the bridge/);
+    expect(() => h.setTls(T.TLS_REQUIRE)).toThrow(/nbd_set_tls: TLS is not supported here: in a browser, TLS is wss:\/\/ to the bridge/);
   });
 });
 

@@ -42,7 +42,7 @@ describe('in the browser', () => {
     const ws = await startWebsockify({ port: nbd.port! });
     const got = await runWasm(built.browser!, 'browser', [ws.url, '127.0.0.1', String(ws.port)]);
     const lines = got.stdout.split('\n');
-    expect(lines[0]).toBe('webnbd 1.14.0, uri 1, tls 0');
+    expect(lines[0]).toBe('webnbd 1.24.0, uri 1, tls 0');
     expect(lines).toContain('nbd_connect_command -> -1, errno ENOTSUP: nbd_connect_command: a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge: Operation not supported');
     expect(got.stdout).toMatch(/^nbd_connect_systemd_socket_activation -> -1, errno ENOTSUP: /m);
     expect(got.stdout).toMatch(/^nbd_aio_connect_command -> -1, errno ENOTSUP: /m);

@@ -139,7 +139,7 @@ typedef struct {
 } nbd_extent_callback;
 #define LIBNBD_HAVE_NBD_EXTENT_CALLBACK 1
 
-/* Added in libnbd 1.20, for nbd_block_status_64. */
+/* Added in libnbd 1.18, for nbd_block_status_64. */
 typedef struct {
   uint64_t length;
   uint64_t flags;
@@ -256,7 +256,6 @@ extern int nbd_get_tls_negotiated (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_NEGOTIATED 1
 
-/* In webnbd this fails with ENOTSUP: TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI). */
 extern int nbd_set_tls_certificates (struct nbd_handle *h, const char *dir)
     LIBNBD_ATTRIBUTE_NONNULL(1,2);
 #define LIBNBD_HAVE_NBD_SET_TLS_CERTIFICATES 1
@@ -278,7 +277,6 @@ extern char *nbd_get_tls_username (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_USERNAME 1
 
-/* In webnbd this fails with ENOTSUP: TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI). */
 extern int nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
     LIBNBD_ATTRIBUTE_NONNULL(1,2);
 #define LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE 1
@@ -749,6 +747,88 @@ extern int nbd_get_request_meta_context (struct nbd_handle *h)
 #define LIBNBD_HAVE_NBD_GET_REQUEST_META_CONTEXT 1
 
 /* Added in libnbd 1.16. */
+extern int nbd_set_socket_activation_name (struct nbd_handle *h,
+                                           const char *socket_name)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_SET_SOCKET_ACTIVATION_NAME 1
+
+/* Added in libnbd 1.16. */
+extern char *nbd_get_socket_activation_name (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_ALLOC_DEALLOC(__builtin_free)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_SOCKET_ACTIVATION_NAME 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_supports_vsock (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_SUPPORTS_VSOCK 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_opt_list_meta_context_queries (struct nbd_handle *h,
+                                              char **queries,
+                                              nbd_context_callback context_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT_QUERIES 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_aio_opt_list_meta_context_queries (struct nbd_handle *h,
+                                                  char **queries,
+                                                  nbd_context_callback context_callback,
+                                                  nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT_QUERIES 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_opt_set_meta_context (struct nbd_handle *h,
+                                     nbd_context_callback context_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_aio_opt_set_meta_context (struct nbd_handle *h,
+                                         nbd_context_callback context_callback,
+                                         nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_opt_set_meta_context_queries (struct nbd_handle *h,
+                                             char **queries,
+                                             nbd_context_callback context_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT_QUERIES 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_aio_opt_set_meta_context_queries (struct nbd_handle *h,
+                                                 char **queries,
+                                                 nbd_context_callback context_callback,
+                                                 nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT_QUERIES 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_opt_structured_reply (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_STRUCTURED_REPLY 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_aio_opt_structured_reply (struct nbd_handle *h,
+                                         nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_STRUCTURED_REPLY 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_opt_starttls (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_STARTTLS 1
+
+/* Added in libnbd 1.16. */
+extern int nbd_aio_opt_starttls (struct nbd_handle *h,
+                                 nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_STARTTLS 1
+
+/* Added in libnbd 1.16. */
 extern uint64_t nbd_stats_bytes_sent (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_BYTES_SENT 1
@@ -768,28 +848,44 @@ extern uint64_t nbd_stats_chunks_received (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_CHUNKS_RECEIVED 1
 
-/* Added in libnbd 1.18. */
-extern int nbd_can_block_status_payload (struct nbd_handle *h)
+/* Added in libnbd 1.16. */
+extern int nbd_poll2 (struct nbd_handle *h, int fd, int timeout)
     LIBNBD_ATTRIBUTE_NONNULL(1);
-#define LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD 1
+#define LIBNBD_HAVE_NBD_POLL2 1
 
-/* Added in libnbd 1.20. */
+/* Added in libnbd 1.18. */
 extern int nbd_set_request_extended_headers (struct nbd_handle *h,
                                              bool request)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS 1
 
-/* Added in libnbd 1.20. */
+/* Added in libnbd 1.18. */
 extern int nbd_get_request_extended_headers (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_REQUEST_EXTENDED_HEADERS 1
 
-/* Added in libnbd 1.20. */
+/* Added in libnbd 1.18. */
 extern int nbd_get_extended_headers_negotiated (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED 1
 
-/* Added in libnbd 1.20. */
+/* Added in libnbd 1.18. */
+extern int nbd_opt_extended_headers (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_EXTENDED_HEADERS 1
+
+/* Added in libnbd 1.18. */
+extern int nbd_aio_opt_extended_headers (struct nbd_handle *h,
+                                         nbd_completion_callback completion_callback)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_EXTENDED_HEADERS 1
+
+/* Added in libnbd 1.18. */
+extern int nbd_can_block_status_payload (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD 1
+
+/* Added in libnbd 1.18. */
 extern int nbd_block_status_64 (struct nbd_handle *h, uint64_t count,
                                 uint64_t offset,
                                 nbd_extent64_callback extent64_callback,
@@ -797,7 +893,7 @@ extern int nbd_block_status_64 (struct nbd_handle *h, uint64_t count,
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_BLOCK_STATUS_64 1
 
-/* Added in libnbd 1.20. */
+/* Added in libnbd 1.18. */
 extern int64_t nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count,
                                         uint64_t offset,
                                         nbd_extent64_callback extent64_callback,
@@ -805,6 +901,55 @@ extern int64_t nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count,
                                         uint32_t flags)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64 1
+
+/* Added in libnbd 1.18. */
+extern int nbd_block_status_filter (struct nbd_handle *h, uint64_t count,
+                                    uint64_t offset, char **contexts,
+                                    nbd_extent64_callback extent64_callback,
+                                    uint32_t flags)
+    LIBNBD_ATTRIBUTE_NONNULL(1,4);
+#define LIBNBD_HAVE_NBD_BLOCK_STATUS_FILTER 1
+
+/* Added in libnbd 1.18. */
+extern int64_t nbd_aio_block_status_filter (struct nbd_handle *h,
+                                            uint64_t count, uint64_t offset,
+                                            char **contexts,
+                                            nbd_extent64_callback extent64_callback,
+                                            nbd_completion_callback completion_callback,
+                                            uint32_t flags)
+    LIBNBD_ATTRIBUTE_NONNULL(1,4);
+#define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_FILTER 1
+
+/* Added in libnbd 1.22. */
+extern int nbd_set_tls_hostname (struct nbd_handle *h, const char *hostname)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME 1
+
+/* Added in libnbd 1.22. */
+extern char *nbd_get_tls_hostname (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_ALLOC_DEALLOC(__builtin_free)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_TLS_HOSTNAME 1
+
+/* Added in libnbd 1.22. */
+extern int nbd_is_uri (struct nbd_handle *h, const char *uri)
+    LIBNBD_ATTRIBUTE_NONNULL(1,2);
+#define LIBNBD_HAVE_NBD_IS_URI 1
+
+/* Added in libnbd 1.22. */
+extern int64_t nbd_get_subprocess_pid (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_SUBPROCESS_PID 1
+
+/* Added in libnbd 1.24. */
+extern const char *nbd_get_version_extra (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_VERSION_EXTRA 1
+
+/* Added in libnbd 1.24. */
+extern ssize_t nbd_get_handle_size (struct nbd_handle *h)
+    LIBNBD_ATTRIBUTE_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_HANDLE_SIZE 1
 
 /* webnbd's own: connect to a websockify bridge by its ws:// or wss:// URL. */
 

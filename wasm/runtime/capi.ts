@@ -32,7 +32,7 @@ export interface CFunction {
 
 /** C type of each argument kind; buffers become (buf, count) and callbacks a struct by value. */
 const C_TYPE: Record<ArgKind, string[]> = {
-  string: ['const char *'], service: ['const char *'], bool: ['bool'], int: ['int'], uint32: ['uint32_t'],
+  string: ['const char *'], strings: ['char **'], service: ['const char *'], bool: ['bool'], int: ['int'], uint32: ['uint32_t'],
   flags: ['uint32_t'], u64: ['uint64_t'], cookie: ['uint64_t'], timeout: ['int'],
   'buf-out': ['void *'], 'buf-in': ['const void *'],
   completion: ['nbd_completion_callback'], chunk: ['nbd_chunk_callback'], extent: ['nbd_extent_callback'],
@@ -84,7 +84,6 @@ const shim = (c: string, ret: string, params: string[] = [], handle = true): CFu
   handle ? { c, ret, params, impl: { shim: true } } : { c, ret, params, impl: { shim: true }, handle: false };
 const unsupported = (c: string, ret: string, params: string[], why: string): CFunction => ({ c, ret, params, impl: { unsupported: why } });
 
-const NO_TLS = 'TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)';
 const NO_SOCKETS = 'a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)';
 const NO_PROCESSES = 'a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge';
 const NO_FD = 'webnbd has no file descriptor to poll: use nbd_poll';
@@ -114,12 +113,12 @@ const LIBNBD_1_14: readonly CFunction[] = [
   core('setTls', ['tls']),
   core('getTls'),
   core('getTlsNegotiated'),
-  unsupported('nbd_set_tls_certificates', 'int', ['const char *dir'], NO_TLS),
-  shim('nbd_set_tls_verify_peer', 'int', ['bool verify']),
-  shim('nbd_get_tls_verify_peer', 'int'),
-  shim('nbd_set_tls_username', 'int', ['const char *username']),
-  shim('nbd_get_tls_username', 'char *'),
-  unsupported('nbd_set_tls_psk_file', 'int', ['const char *filename'], NO_TLS),
+  core('setTlsCertificates', ['dir']),
+  core('setTlsVerifyPeer', ['verify']),
+  core('getTlsVerifyPeer'),
+  core('setTlsUsername', ['username']),
+  core('getTlsUsername'),
+  core('setTlsPskFile', ['filename']),
   core('setRequestStructuredReplies', ['request']),
   core('getRequestStructuredReplies'),
   core('getStructuredRepliesNegotiated'),
@@ -211,11 +210,11 @@ const LIBNBD_1_14: readonly CFunction[] = [
   core('aioPeekCommandCompleted'),
   core('aioInFlight'),
   core('connectionState', [], { ret: 'const char *' }),
-  shim('nbd_get_package_name', 'const char *'),
-  shim('nbd_get_version', 'const char *'),
+  core('getPackageName', [], { ret: 'const char *' }),
+  core('getVersion', [], { ret: 'const char *' }),
   shim('nbd_kill_subprocess', 'int', ['int signum']),
-  shim('nbd_supports_tls', 'int'),
-  shim('nbd_supports_uri', 'int'),
+  core('supportsTls'),
+  core('supportsUri'),
   core('getUri'),
 ];
 
@@ -229,6 +228,19 @@ const NEWER: Partial<Record<ApiName, CForm>> = {
   setRequestExtendedHeaders: { names: ['request'] },
   blockStatus64: { names: ['count', 'offset'] },
   aioBlockStatus64: { names: ['count', 'offset'], ret: 'int64_t' },
+  setTlsHostname: { names: ['hostname'] },
+  setSocketActivationName: { names: ['socket_name'] },
+  getVersionExtra: { ret: 'const char *' },
+  isUri: { names: ['uri'] },
+  getSubprocessPid: { ret: 'int64_t' },
+  getHandleSize: { ret: 'ssize_t' },
+  poll2: { names: ['fd'] },
+  blockStatusFilter: { names: ['count', 'offset', 'contexts'] },
+  aioBlockStatusFilter: { names: ['count', 'offset', 'contexts'], ret: 'int64_t' },
+  optListMetaContextQueries: { names: ['queries'] },
+  aioOptListMetaContextQueries: { names: ['queries'] },
+  optSetMetaContextQueries: { names: ['queries'] },
+  aioOptSetMetaContextQueries: { names: ['queries'] },
   // A websockify bridge's URL, as nbd_connect_unix takes it in the browser.
   connectWebsocket: { names: ['url'] },
   aioConnectWebsocket: { names: ['url'] },

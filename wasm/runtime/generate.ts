@@ -53,7 +53,7 @@ const CALLBACKS: [string, string][] = [
 
 function callbackTypes(): string {
   return CALLBACKS.map(([k, cb]) => {
-    const pre = k === 'extent64' ? '/* Added in libnbd 1.20, for nbd_block_status_64. */\ntypedef struct {\n  uint64_t length;\n  uint64_t flags;\n} nbd_extent;\n\n' : '';
+    const pre = k === 'extent64' ? '/* Added in libnbd 1.18, for nbd_block_status_64. */\ntypedef struct {\n  uint64_t length;\n  uint64_t flags;\n} nbd_extent;\n\n' : '';
     return `${pre}typedef struct {\n  ${cb}\n  void *user_data;\n  void (*free) (void *user_data);\n} nbd_${k}_callback;\n#define LIBNBD_HAVE_NBD_${k.toUpperCase()}_CALLBACK 1\n`;
   }).join('\n');
 }

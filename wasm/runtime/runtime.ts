@@ -302,6 +302,11 @@ export class Runtime {
       if (k === 'options') continue;
       switch (k) {
         case 'string': case 'service': { const p = lo() >>> 0; args.push(p ? this.#string(p) : null); break; }
+        case 'strings': { // char **: the pointers up to the NULL that ends the list
+          const p = lo() >>> 0;
+          args.push(p ? Array.from({ length: m.HEAP32.subarray(p >> 2).indexOf(0) }, (_, j) => this.#string(m.HEAP32[(p >> 2) + j]! >>> 0)) : null);
+          break;
+        }
         case 'bool': args.push(lo() !== 0); break;
         case 'int': case 'timeout': args.push(lo()); break;
         case 'uint32': case 'flags': args.push(lo() >>> 0); break;

@@ -148,17 +148,49 @@ nbd_get_tls_negotiated (struct nbd_handle *h)
 int
 nbd_set_tls_certificates (struct nbd_handle *h, const char *dir)
 {
-  (void) dir;
-  webnbd_unsupported (h, "nbd_set_tls_certificates", "TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)");
-  return -1;
+  const uint64_t a[] = { (uintptr_t) dir };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_tls_certificates", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_set_tls_verify_peer (struct nbd_handle *h, bool verify)
+{
+  const uint64_t a[] = { verify };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_tls_verify_peer", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_get_tls_verify_peer (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_tls_verify_peer", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_set_tls_username (struct nbd_handle *h, const char *username)
+{
+  const uint64_t a[] = { (uintptr_t) username };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_tls_username", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+char *
+nbd_get_tls_username (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_tls_username", a, 0, &r) == -1 ? NULL : (char *) (uintptr_t) r;
 }
 
 int
 nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
 {
-  (void) filename;
-  webnbd_unsupported (h, "nbd_set_tls_psk_file", "TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)");
-  return -1;
+  const uint64_t a[] = { (uintptr_t) filename };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_tls_psk_file", a, 0, &r) == -1 ? -1 : (int) r;
 }
 
 int
@@ -857,6 +889,38 @@ nbd_connection_state (struct nbd_handle *h)
   return webnbd_invoke (h, "nbd_connection_state", a, 0, &r) == -1 ? NULL : (const char *) (uintptr_t) r;
 }
 
+const char *
+nbd_get_package_name (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_package_name", a, 0, &r) == -1 ? NULL : (const char *) (uintptr_t) r;
+}
+
+const char *
+nbd_get_version (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_version", a, 0, &r) == -1 ? NULL : (const char *) (uintptr_t) r;
+}
+
+int
+nbd_supports_tls (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_supports_tls", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_supports_uri (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_supports_uri", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
 char *
 nbd_get_uri (struct nbd_handle *h)
 {
@@ -879,6 +943,110 @@ nbd_get_request_meta_context (struct nbd_handle *h)
   const uint64_t *a = NULL;
   int64_t r = 0;
   return webnbd_invoke (h, "nbd_get_request_meta_context", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_set_socket_activation_name (struct nbd_handle *h, const char *socket_name)
+{
+  const uint64_t a[] = { (uintptr_t) socket_name };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_socket_activation_name", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+char *
+nbd_get_socket_activation_name (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_socket_activation_name", a, 0, &r) == -1 ? NULL : (char *) (uintptr_t) r;
+}
+
+int
+nbd_supports_vsock (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_supports_vsock", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback)
+{
+  const uint64_t a[] = { (uintptr_t) queries, (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_list_meta_context_queries", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) queries, (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free, (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_list_meta_context_queries", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback)
+{
+  const uint64_t a[] = { (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_set_meta_context", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free, (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_set_meta_context", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback)
+{
+  const uint64_t a[] = { (uintptr_t) queries, (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_set_meta_context_queries", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) queries, (uintptr_t) context_callback.callback, (uintptr_t) context_callback.user_data, (uintptr_t) context_callback.free, (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_set_meta_context_queries", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_opt_structured_reply (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_structured_reply", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_structured_reply", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_opt_starttls (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_starttls", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_starttls", a, 0, &r) == -1 ? -1 : (int) r;
 }
 
 uint64_t
@@ -914,11 +1082,11 @@ nbd_stats_chunks_received (struct nbd_handle *h)
 }
 
 int
-nbd_can_block_status_payload (struct nbd_handle *h)
+nbd_poll2 (struct nbd_handle *h, int fd, int timeout)
 {
-  const uint64_t *a = NULL;
+  const uint64_t a[] = { (int64_t) fd, (int64_t) timeout };
   int64_t r = 0;
-  return webnbd_invoke (h, "nbd_can_block_status_payload", a, 0, &r) == -1 ? -1 : (int) r;
+  return webnbd_invoke (h, "nbd_poll2", a, 1, &r) == -1 ? -1 : (int) r;
 }
 
 int
@@ -946,6 +1114,30 @@ nbd_get_extended_headers_negotiated (struct nbd_handle *h)
 }
 
 int
+nbd_opt_extended_headers (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_opt_extended_headers", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_aio_opt_extended_headers (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  const uint64_t a[] = { (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_opt_extended_headers", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
+nbd_can_block_status_payload (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_can_block_status_payload", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int
 nbd_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, uint32_t flags)
 {
   const uint64_t a[] = { count, offset, (uintptr_t) extent64_callback.callback, (uintptr_t) extent64_callback.user_data, (uintptr_t) extent64_callback.free, flags };
@@ -959,6 +1151,70 @@ nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, 
   const uint64_t a[] = { count, offset, (uintptr_t) extent64_callback.callback, (uintptr_t) extent64_callback.user_data, (uintptr_t) extent64_callback.free, (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free, flags };
   int64_t r = 0;
   return webnbd_invoke (h, "nbd_aio_block_status_64", a, 0, &r) == -1 ? -1 : (int64_t) r;
+}
+
+int
+nbd_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, uint32_t flags)
+{
+  const uint64_t a[] = { count, offset, (uintptr_t) contexts, (uintptr_t) extent64_callback.callback, (uintptr_t) extent64_callback.user_data, (uintptr_t) extent64_callback.free, flags };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_block_status_filter", a, 1, &r) == -1 ? -1 : (int) r;
+}
+
+int64_t
+nbd_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags)
+{
+  const uint64_t a[] = { count, offset, (uintptr_t) contexts, (uintptr_t) extent64_callback.callback, (uintptr_t) extent64_callback.user_data, (uintptr_t) extent64_callback.free, (uintptr_t) completion_callback.callback, (uintptr_t) completion_callback.user_data, (uintptr_t) completion_callback.free, flags };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_aio_block_status_filter", a, 0, &r) == -1 ? -1 : (int64_t) r;
+}
+
+int
+nbd_set_tls_hostname (struct nbd_handle *h, const char *hostname)
+{
+  const uint64_t a[] = { (uintptr_t) hostname };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_set_tls_hostname", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+char *
+nbd_get_tls_hostname (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_tls_hostname", a, 0, &r) == -1 ? NULL : (char *) (uintptr_t) r;
+}
+
+int
+nbd_is_uri (struct nbd_handle *h, const char *uri)
+{
+  const uint64_t a[] = { (uintptr_t) uri };
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_is_uri", a, 0, &r) == -1 ? -1 : (int) r;
+}
+
+int64_t
+nbd_get_subprocess_pid (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_subprocess_pid", a, 0, &r) == -1 ? -1 : (int64_t) r;
+}
+
+const char *
+nbd_get_version_extra (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_version_extra", a, 0, &r) == -1 ? NULL : (const char *) (uintptr_t) r;
+}
+
+ssize_t
+nbd_get_handle_size (struct nbd_handle *h)
+{
+  const uint64_t *a = NULL;
+  int64_t r = 0;
+  return webnbd_invoke (h, "nbd_get_handle_size", a, 0, &r) == -1 ? -1 : (ssize_t) r;
 }
 
 int

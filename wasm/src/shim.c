@@ -21,8 +21,6 @@ struct nbd_handle {
   int id;                       /* the runtime's handle */
   int dispatching;              /* running callbacks now: a nested call must not start again */
   uintptr_t private_data;
-  bool tls_verify_peer;
-  char *tls_username;
   uint32_t uri_allow_transports;
   int uri_allow_tls;
   bool uri_allow_local_file;
@@ -152,7 +150,6 @@ nbd_create (void)
     return NULL;
   }
   h->id = webnbd_js_create ();
-  h->tls_verify_peer = true;
   h->uri_allow_transports = LIBNBD_ALLOW_TRANSPORT_MASK;
   h->uri_allow_tls = LIBNBD_TLS_ALLOW;
   if (debug && strcmp (debug, "1") == 0)
@@ -168,7 +165,6 @@ nbd_close (struct nbd_handle *h)
   /* The core abandons what is in flight; the free callbacks that queues run here. */
   webnbd_js_close (h->id);
   dispatch (h);
-  free (h->tls_username);
   free (h);
 }
 
@@ -198,42 +194,6 @@ uintptr_t
 nbd_get_private_data (struct nbd_handle *h)
 {
   return h->private_data;
-}
-
-int
-nbd_set_tls_verify_peer (struct nbd_handle *h, bool verify)
-{
-  h->tls_verify_peer = verify;
-  return 0;
-}
-
-int
-nbd_get_tls_verify_peer (struct nbd_handle *h)
-{
-  return h->tls_verify_peer;
-}
-
-int
-nbd_set_tls_username (struct nbd_handle *h, const char *username)
-{
-  char *copy = strdup (username);
-  if (copy == NULL) {
-    set_error ("nbd_set_tls_username", errno, "strdup");
-    return -1;
-  }
-  free (h->tls_username);
-  h->tls_username = copy;
-  return 0;
-}
-
-char *
-nbd_get_tls_username (struct nbd_handle *h)
-{
-  const char *name = h->tls_username ? h->tls_username : getenv ("LOGNAME");
-  char *copy = strdup (name ? name : "");
-  if (copy == NULL)
-    set_error ("nbd_get_tls_username", errno, "strdup");
-  return copy;
 }
 
 /* Recorded, as libnbd checks them, though no webnbd URI reaches a local file or vsock. */
@@ -273,21 +233,6 @@ nbd_aio_get_direction (struct nbd_handle *h)
   return 0;                     /* there is no file descriptor to wait on */
 }
 
-const char *
-nbd_get_package_name (struct nbd_handle *h)
-{
-  (void) h;
-  return "webnbd";
-}
-
-/* The libnbd API level this port provides (see wasm/README.md). */
-const char *
-nbd_get_version (struct nbd_handle *h)
-{
-  (void) h;
-  return "1.14.0";
-}
-
 int
 nbd_kill_subprocess (struct nbd_handle *h, int signum)
 {
@@ -298,20 +243,6 @@ nbd_kill_subprocess (struct nbd_handle *h, int signum)
   }
   set_error ("nbd_kill_subprocess", ESRCH, "no subprocess exists");
   return -1;
-}
-
-int
-nbd_supports_tls (struct nbd_handle *h)
-{
-  (void) h;
-  return 0;
-}
-
-int
-nbd_supports_uri (struct nbd_handle *h)
-{
-  (void) h;
-  return 1;
 }
 
 /* ---- popen ("hexdump -C", "w") ----

@@ -11,6 +11,7 @@ import type { NbdHandle } from '../core/handle.js';
 import { STATE_BODIES } from '../core/handle/calls.js';
 import { checkCommand } from '../core/handle/check.js';
 import { formatDuration } from '../core/handle/deadline.js';
+import { NO_FD } from '../core/handle/rw.js';
 import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } from '../core/handle/state.js';
 import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
@@ -334,6 +335,12 @@ export class RemoteHandle {
     return Promise.race([news, remote]);
   }
 
+  /** nbd_poll2: nbd_poll; a page has no descriptors of its own to add. */
+  async poll2(fd: number, timeout: number): Promise<number> {
+    if (fd !== -1) throw new NbdError(errno.ENOTSUP, '', NO_FD);
+    return this.poll(timeout);
+  }
+
   /** nbd_close: the worker drops the connection; commands here are abandoned (free hooks run). */
   close(): void {
     this.#client.post({ t: 'close', h: this.#id });
@@ -404,7 +411,7 @@ export class RemoteHandle {
   }
 }
 
-type Written = 'aioCommandCompleted' | 'aioPeekCommandCompleted' | 'aioInFlight' | 'poll' | 'close' | 'setDebugCallback' | 'clearDebugCallback';
+type Written = 'aioCommandCompleted' | 'aioPeekCommandCompleted' | 'aioInFlight' | 'poll' | 'poll2' | 'close' | 'setDebugCallback' | 'clearDebugCallback';
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RemoteHandle extends Pick<NbdHandle, Exclude<ApiName, Written>> {}
 

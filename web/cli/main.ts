@@ -63,8 +63,9 @@ libnbd's tools for the Network Block Device, in TypeScript. Commands:
 
 ${lines.join('\n')}
 
-NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or
-nbd+ws://HOST[:PORT]/EXPORT (nbds+wss://) through a websockify bridge.
+NBD-URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH (nbds://, nbds+unix://
+with TLS: ?tls-certificates=DIR or ?tls-psk-file=FILE), or nbd+ws://HOST[:PORT]/EXPORT
+(nbds+wss://) through a websockify bridge.
 
 Every command that connects takes --timeout=SECONDS (default: ${DEFAULT_TIMEOUT}): a server that does
 not answer the handshake, an option or a request within it ends the command (exit status 1).

@@ -10,12 +10,13 @@ import type * as T from './types.js';
 
 /**
  * Argument kinds. A trailing "?" marks an optional argument.
+ * strings: a list of strings (C: a NULL-terminated char **);
  * buf-out: a Uint8Array the call fills; buf-in: a Uint8Array the call sends;
  * u64: number | bigint in [0, 2^64); service: a port, as a string or a number;
  * callbacks may carry libnbd's free hook.
  */
 export type ArgKind =
-  | 'string' | 'service' | 'bool' | 'int' | 'uint32' | 'flags' | 'u64' | 'cookie' | 'timeout'
+  | 'string' | 'strings' | 'service' | 'bool' | 'int' | 'uint32' | 'flags' | 'u64' | 'cookie' | 'timeout'
   | 'buf-out' | 'buf-in'
   | 'completion' | 'chunk' | 'extent' | 'extent64' | 'list' | 'context' | 'debug'
   /** webnbd's { signal, timeout } of commands, connect and opt calls (types.ts CommandOptions); not in libnbd's C API. */
@@ -134,9 +135,9 @@ const ROWS = {
   setRequestStructuredReplies: set('nbd_set_request_structured_replies', 'bool', '1.2', CREATED),
   getRequestStructuredReplies: get('nbd_get_request_structured_replies', 'bool', '1.2'),
   getStructuredRepliesNegotiated: get('nbd_get_structured_replies_negotiated', 'bool', '1.2', INFO),
-  setRequestExtendedHeaders: set('nbd_set_request_extended_headers', 'bool', '1.20', CREATED),
-  getRequestExtendedHeaders: get('nbd_get_request_extended_headers', 'bool', '1.20'),
-  getExtendedHeadersNegotiated: get('nbd_get_extended_headers_negotiated', 'bool', '1.20', INFO),
+  setRequestExtendedHeaders: set('nbd_set_request_extended_headers', 'bool', '1.18', CREATED),
+  getRequestExtendedHeaders: get('nbd_get_request_extended_headers', 'bool', '1.18'),
+  getExtendedHeadersNegotiated: get('nbd_get_extended_headers_negotiated', 'bool', '1.18', INFO),
   setRequestMetaContext: set('nbd_set_request_meta_context', 'bool', '1.16', CREATED_NEG),
   getRequestMetaContext: get('nbd_get_request_meta_context', 'bool', '1.16'),
   setHandshakeFlags: set('nbd_set_handshake_flags', 'flags', '1.2', CREATED),
@@ -152,6 +153,28 @@ const ROWS = {
   getNrMetaContexts: get('nbd_get_nr_meta_contexts', 'int', '1.6'),
   getMetaContext: { c: 'nbd_get_meta_context', kind: 'getter', args: ['int'], ret: 'string', runs: 'page', since: '1.6' },
   clearMetaContexts: { c: 'nbd_clear_meta_contexts', kind: 'setting', args: [], ret: 'void', states: CREATED_NEG, runs: 'both', since: '1.6' },
+  // TLS (lib/crypto.c): where the handle's environment has no TLS (a browser), setting a
+  // certificate directory or PSK file fails with ENOTSUP; names and flags are kept regardless.
+  setTlsCertificates: set('nbd_set_tls_certificates', 'string', '1.0', CREATED),
+  setTlsVerifyPeer: set('nbd_set_tls_verify_peer', 'bool', '1.0', CREATED),
+  getTlsVerifyPeer: get('nbd_get_tls_verify_peer', 'bool', '1.0'),
+  setTlsUsername: set('nbd_set_tls_username', 'string', '1.0', CREATED),
+  getTlsUsername: get('nbd_get_tls_username', 'string', '1.0'),
+  setTlsPskFile: set('nbd_set_tls_psk_file', 'string', '1.0', CREATED),
+  setTlsHostname: set('nbd_set_tls_hostname', 'string', '1.22', CREATED),
+  getTlsHostname: get('nbd_get_tls_hostname', 'string', '1.22'),
+  setSocketActivationName: set('nbd_set_socket_activation_name', 'string', '1.16', CREATED),
+  getSocketActivationName: get('nbd_get_socket_activation_name', 'string', '1.16'),
+  // What this libnbd is and can do (lib/handle.c, lib/uri.c).
+  getPackageName: get('nbd_get_package_name', 'string', '1.0'),
+  getVersion: get('nbd_get_version', 'string', '1.0'),
+  getVersionExtra: get('nbd_get_version_extra', 'string', '1.24'),
+  supportsTls: get('nbd_supports_tls', 'bool', '1.0'),
+  supportsVsock: get('nbd_supports_vsock', 'bool', '1.16'),
+  supportsUri: get('nbd_supports_uri', 'bool', '1.0'),
+  isUri: { c: 'nbd_is_uri', kind: 'getter', args: ['string'], ret: 'bool', runs: 'page', since: '1.22' },
+  getSubprocessPid: get('nbd_get_subprocess_pid', 'u64', '1.22'),
+  getHandleSize: get('nbd_get_handle_size', 'int', '1.24'),
 
   // Connecting (lib/connect.c).
   connectUri: connect('nbd_connect_uri', 'aioConnectUri', ['string', 'options?'], '1.0'),
@@ -174,6 +197,18 @@ const ROWS = {
   aioOptInfo: aioOpt('nbd_aio_opt_info', ['completion?', 'options?'], '1.4'),
   optListMetaContext: opt('nbd_opt_list_meta_context', 'aioOptListMetaContext', ['context', 'options?'], 'int', '1.6'),
   aioOptListMetaContext: aioOpt('nbd_aio_opt_list_meta_context', ['context', 'completion?', 'options?'], '1.6'),
+  optListMetaContextQueries: opt('nbd_opt_list_meta_context_queries', 'aioOptListMetaContextQueries', ['strings', 'context', 'options?'], 'int', '1.16'),
+  aioOptListMetaContextQueries: aioOpt('nbd_aio_opt_list_meta_context_queries', ['strings', 'context', 'completion?', 'options?'], '1.16'),
+  optSetMetaContext: opt('nbd_opt_set_meta_context', 'aioOptSetMetaContext', ['context', 'options?'], 'int', '1.16'),
+  aioOptSetMetaContext: aioOpt('nbd_aio_opt_set_meta_context', ['context', 'completion?', 'options?'], '1.16'),
+  optSetMetaContextQueries: opt('nbd_opt_set_meta_context_queries', 'aioOptSetMetaContextQueries', ['strings', 'context', 'options?'], 'int', '1.16'),
+  aioOptSetMetaContextQueries: aioOpt('nbd_aio_opt_set_meta_context_queries', ['strings', 'context', 'completion?', 'options?'], '1.16'),
+  optStructuredReply: opt('nbd_opt_structured_reply', 'aioOptStructuredReply', ['options?'], 'bool', '1.16'),
+  aioOptStructuredReply: aioOpt('nbd_aio_opt_structured_reply', ['completion?', 'options?'], '1.16'),
+  optStarttls: opt('nbd_opt_starttls', 'aioOptStarttls', ['options?'], 'bool', '1.16'),
+  aioOptStarttls: aioOpt('nbd_aio_opt_starttls', ['completion?', 'options?'], '1.16'),
+  optExtendedHeaders: opt('nbd_opt_extended_headers', 'aioOptExtendedHeaders', ['options?'], 'bool', '1.18'),
+  aioOptExtendedHeaders: aioOpt('nbd_aio_opt_extended_headers', ['completion?', 'options?'], '1.18'),
 
   // State (lib/aio.c).
   aioIsCreated: is('nbd_aio_is_created', '1.0'),
@@ -226,14 +261,18 @@ const ROWS = {
   aioZero: aioCommand('nbd_aio_zero', P.NBD_CMD_WRITE_ZEROES, ['u64', 'u64', 'completion?', 'flags?', 'options?']),
   blockStatus: command('nbd_block_status', 'aioBlockStatus', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent', 'flags?', 'options?']),
   aioBlockStatus: aioCommand('nbd_aio_block_status', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent', 'completion?', 'flags?', 'options?']),
-  blockStatus64: command('nbd_block_status_64', 'aioBlockStatus64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'flags?', 'options?'], '1.20'),
-  aioBlockStatus64: aioCommand('nbd_aio_block_status_64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], '1.20'),
+  blockStatus64: command('nbd_block_status_64', 'aioBlockStatus64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'flags?', 'options?'], '1.18'),
+  aioBlockStatus64: aioCommand('nbd_aio_block_status_64', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'extent64', 'completion?', 'flags?', 'options?'], '1.18'),
+  blockStatusFilter: command('nbd_block_status_filter', 'aioBlockStatusFilter', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'strings', 'extent64', 'flags?', 'options?'], '1.18'),
+  aioBlockStatusFilter: aioCommand('nbd_aio_block_status_filter', P.NBD_CMD_BLOCK_STATUS, ['u64', 'u64', 'strings', 'extent64', 'completion?', 'flags?', 'options?'], '1.18'),
 
   // Completion and waiting (lib/aio.c, lib/poll.c).
   aioCommandCompleted: { c: 'nbd_aio_command_completed', kind: 'completion', args: ['cookie'], ret: 'bool', states: AFTER, runs: 'page', since: '1.0' },
   aioPeekCommandCompleted: { c: 'nbd_aio_peek_command_completed', kind: 'completion', args: [], ret: 'cookie', states: AFTER, runs: 'page', since: '1.0' },
   aioInFlight: { c: 'nbd_aio_in_flight', kind: 'completion', args: [], ret: 'int', states: AFTER, runs: 'page', since: '1.0' },
   poll: { c: 'nbd_poll', kind: 'poll', args: ['timeout?'], ret: 'int', async: true, runs: 'both', since: '1.0' },
+  // A descriptor of the caller's own can only be -1 here (nbd_poll2(3) then is nbd_poll).
+  poll2: { c: 'nbd_poll2', kind: 'poll', args: ['int', 'timeout'], ret: 'int', async: true, runs: 'both', since: '1.16' },
 
   // Ending (lib/disconnect.c, lib/handle.c).
   aioDisconnect: { c: 'nbd_aio_disconnect', kind: 'lifecycle', args: ['flags?'], ret: 'void', states: CONNECTED, runs: 'worker', since: '1.0' },
@@ -258,7 +297,7 @@ export const BLOCKING_FORM: Readonly<Partial<Record<ApiName, ApiName>>> = Object
 
 /** The TypeScript type of each argument kind. */
 export interface ArgTypes {
-  string: string; service: string | number; bool: boolean; int: number; uint32: number; flags: number;
+  string: string; strings: readonly string[]; service: string | number; bool: boolean; int: number; uint32: number; flags: number;
   u64: T.U64; cookie: number; timeout: number; 'buf-out': Uint8Array; 'buf-in': Uint8Array;
   completion: T.Callback<T.CompletionFn>; chunk: T.Callback<T.ChunkFn>; extent: T.Callback<T.ExtentFn>;
   extent64: T.Callback<T.Extent64Fn>; list: T.Callback<T.ListFn>; context: T.Callback<T.ContextFn>;

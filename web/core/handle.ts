@@ -11,7 +11,7 @@ import * as connect from './handle/connect.js';
 import * as disconnect from './handle/disconnect.js';
 import { Engine } from './handle/engine.js';
 import * as opt from './handle/opt.js';
-import { cancelCommand, issue, wait } from './handle/rw.js';
+import { cancelCommand, issue, issueFilter, poll2, wait } from './handle/rw.js';
 import type { HandleState } from './handle/state.js';
 import { wrapCalls } from './handle/wrappers.js';
 import type { Transports } from './transport.js';
@@ -69,6 +69,27 @@ export class NbdHandle {
   getNrMetaContexts(): number { return S.getNrMetaContexts(this.#e.s); }
   getMetaContext(i: number): string { return S.getMetaContext(this.#e.s, i); }
   clearMetaContexts(): void { S.clearMetaContexts(this.#e.s); }
+  setTlsCertificates(dir: string): void { S.setTlsCertificates(this.#e.s, dir); }
+  setTlsVerifyPeer(verify: boolean): void { S.setTlsVerifyPeer(this.#e.s, verify); }
+  getTlsVerifyPeer(): boolean { return S.getTlsVerifyPeer(this.#e.s); }
+  setTlsUsername(username: string): void { S.setTlsUsername(this.#e.s, username); }
+  getTlsUsername(): string { return S.getTlsUsername(this.#e.s); }
+  setTlsPskFile(filename: string): void { S.setTlsPskFile(this.#e.s, filename); }
+  setTlsHostname(hostname: string): void { S.setTlsHostname(this.#e.s, hostname); }
+  getTlsHostname(): string { return S.getTlsHostname(this.#e.s); }
+  setSocketActivationName(name: string): void { S.setSocketActivationName(this.#e.s, name); }
+  getSocketActivationName(): string { return S.getSocketActivationName(this.#e.s); }
+
+  // ---- What this libnbd is and can do (lib/handle.c, lib/uri.c) ----
+  getPackageName(): string { return S.getPackageName(this.#e.s); }
+  getVersion(): string { return S.getVersion(this.#e.s); }
+  getVersionExtra(): string { return S.getVersionExtra(this.#e.s); }
+  supportsTls(): boolean { return S.supportsTls(this.#e.s); }
+  supportsVsock(): boolean { return S.supportsVsock(this.#e.s); }
+  supportsUri(): boolean { return S.supportsUri(this.#e.s); }
+  isUri(uri: string): boolean { return S.isUri(this.#e.s, uri); }
+  getSubprocessPid(): bigint { return S.getSubprocessPid(this.#e.s); }
+  getHandleSize(): number { return S.getHandleSize(this.#e.s); }
 
   // ---- Connecting (lib/connect.c): each blocking call is its aio twin plus a wait ----
   async connectUri(uri: string, opts?: Opts): Promise<void> { this.aioConnectUri(uri, opts); await connect.untilConnected(this.#e); }
@@ -89,10 +110,32 @@ export class NbdHandle {
   aioOptList(list: Cb<T.ListFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optList(list, opts), completion); }
   async optInfo(opts?: Opts): Promise<void> { await opt.optInfo(this.#e, opts); }
   aioOptInfo(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optInfo(opts), completion); }
-  optListMetaContext(context: Cb<T.ContextFn>, opts?: Opts): Promise<number> { return opt.optListMetaContext(this.#e, context, opts); }
+  optListMetaContext(context: Cb<T.ContextFn>, opts?: Opts): Promise<number> { return opt.optListMetaContext(this.#e, context, null, opts); }
   aioOptListMetaContext(context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void {
     opt.aioOpt(this.#e, this.optListMetaContext(context, opts), completion);
   }
+  optListMetaContextQueries(queries: readonly string[], context: Cb<T.ContextFn>, opts?: Opts): Promise<number> {
+    return opt.optListMetaContext(this.#e, context, queries, opts);
+  }
+  aioOptListMetaContextQueries(queries: readonly string[], context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void {
+    opt.aioOpt(this.#e, this.optListMetaContextQueries(queries, context, opts), completion);
+  }
+  optSetMetaContext(context: Cb<T.ContextFn>, opts?: Opts): Promise<number> { return opt.optSetMetaContext(this.#e, context, null, opts); }
+  aioOptSetMetaContext(context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void {
+    opt.aioOpt(this.#e, this.optSetMetaContext(context, opts), completion);
+  }
+  optSetMetaContextQueries(queries: readonly string[], context: Cb<T.ContextFn>, opts?: Opts): Promise<number> {
+    return opt.optSetMetaContext(this.#e, context, queries, opts);
+  }
+  aioOptSetMetaContextQueries(queries: readonly string[], context: Cb<T.ContextFn>, completion?: Cb<T.CompletionFn>, opts?: Opts): void {
+    opt.aioOpt(this.#e, this.optSetMetaContextQueries(queries, context, opts), completion);
+  }
+  optStructuredReply(opts?: Opts): Promise<boolean> { return opt.optStructuredReply(this.#e, opts); }
+  aioOptStructuredReply(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optStructuredReply(opts), completion); }
+  optExtendedHeaders(opts?: Opts): Promise<boolean> { return opt.optExtendedHeaders(this.#e, opts); }
+  aioOptExtendedHeaders(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optExtendedHeaders(opts), completion); }
+  optStarttls(opts?: Opts): Promise<boolean> { return opt.optStarttls(this.#e, opts); }
+  aioOptStarttls(completion?: Cb<T.CompletionFn>, opts?: Opts): void { opt.aioOpt(this.#e, this.optStarttls(opts), completion); }
 
   // ---- State (lib/aio.c) ----
   aioIsCreated(): boolean { return S.aioIsCreated(this.#e.s); }
@@ -172,11 +215,21 @@ export class NbdHandle {
     return issue(this.#e, API.aioBlockStatus64.cmd, flags, offset, count, null, { completion, extent64: extent }, opts);
   }
 
+  async blockStatusFilter(count: T.U64, offset: T.U64, contexts: readonly string[], extent: Cb<T.Extent64Fn>, flags = 0, opts?: Opts): Promise<void> {
+    await wait(this.#e, this.aioBlockStatusFilter(count, offset, contexts, extent, undefined, flags, opts));
+  }
+  aioBlockStatusFilter(
+    count: T.U64, offset: T.U64, contexts: readonly string[], extent: Cb<T.Extent64Fn>, completion?: Cb<T.CompletionFn>, flags = 0, opts?: Opts,
+  ): number {
+    return issueFilter(this.#e, count, offset, contexts, { completion, extent64: extent }, flags, opts);
+  }
+
   // ---- Completion and waiting (lib/aio.c, lib/poll.c) ----
   aioCommandCompleted(cookie: number): boolean { return this.#e.cmds.commandCompleted(cookie); }
   aioPeekCommandCompleted(): number { return this.#e.cmds.peek(); }
   aioInFlight(): number { return this.#e.cmds.size; }
   poll(timeout = -1): Promise<number> { return this.#e.poll(timeout); }
+  poll2(fd: number, timeout: number): Promise<number> { return poll2(this.#e, fd, timeout); }
 
   // ---- Ending (lib/disconnect.c) ----
   aioDisconnect(flags = 0): void { disconnect.aioDisconnect(this.#e, flags); }

@@ -6,5 +6,5 @@ export { asNbdError } from './handle/violation.js';
 export * from './types.js';
 export { NbdError, errno, errnoName, strerror, getError, getErrno, type NbdErrorData } from './errors.js';
 export { parseUri, formatUri, type ParsedUri } from './uri.js';
-export type { Transport, TransportEvents, TransportOpener, Transports, Target } from './transport.js';
+export type { Transport, TransportEvents, TransportOpener, Transports, Target, TlsOptions, TlsHost } from './transport.js';
 export { API, type ApiName, type Call, type Row, type Arg, type ArgKind, type Kind, type Runs } from './api.js';

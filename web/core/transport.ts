@@ -33,9 +33,35 @@ export interface Transport {
   end(): void;
   /** Tear the connection down now. No events follow. */
   destroy(): void;
+  /**
+   * Continue the stream in TLS, as the client (after the server's NBD_REP_ACK to
+   * NBD_OPT_STARTTLS), and call `done` once the TLS handshake is over or has failed; later
+   * `data` is the decrypted stream; `description` names the TLS version and cipher, for debug
+   * messages. Absent where the environment has no TLS.
+   */
+  startTls?(options: TlsOptions, done: (error: NbdError | null, description?: string) => void): void;
 }
 
-export type TransportOpener = (target: Target, events: TransportEvents) => Transport;
+/** What the handle's TLS settings ask of the TLS handshake (nbd_set_tls_*). */
+export interface TlsOptions {
+  /** nbd_set_tls_certificates: ca-cert.pem, client-cert.pem, client-key.pem; null: the defaults. */
+  certificates: string | null;
+  verifyPeer: boolean;
+  /** The name the server's certificate must carry; null: none (a Unix socket, unless set). */
+  hostname: string | null;
+  /** nbd_set_tls_psk_file: PSK instead of certificates, with this identity. */
+  pskFile: string | null;
+  username: string;
+}
 
-/** Openers by target kind; an environment registers what it can do. */
-export type Transports = Partial<Record<Target['kind'], TransportOpener>>;
+/** What an environment that can do TLS provides beside its transports. */
+export interface TlsHost {
+  /** The default PSK identity (libnbd: the local user's name). */
+  localUser(): string;
+}
+
+/** `tls`: the handle may call startTls on this transport (nbd_set_tls is not disable). */
+export type TransportOpener = (target: Target, events: TransportEvents, options?: { tls: boolean }) => Transport;
+
+/** Openers by target kind; an environment registers what it can do, and `tls` if it has TLS. */
+export type Transports = Partial<Record<Target['kind'], TransportOpener>> & { tls?: TlsHost };

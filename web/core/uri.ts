@@ -11,6 +11,10 @@ export interface ParsedUri {
   exportName: string;
   /** Query parameters, decoded. */
   query: Map<string, string>;
+  /** nbds:// and nbds+unix://: TLS is required. */
+  tls?: boolean;
+  /** The URI's user name: the TLS (PSK) identity. */
+  username?: string;
 }
 
 const RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:([^@/?#]*)@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#.*)?$/;
@@ -39,8 +43,8 @@ export function parseUri(uri: string): ParsedUri {
   if (!m) return fail(`unable to parse URI: ${uri}`);
   const [, rawScheme, userinfo, rawHost = '', rawPort, path = '', rawQuery] = m;
   const scheme = rawScheme!.toLowerCase();
-  // A user name only ever selects a TLS identity in libnbd; there is no TLS here, so it is ignored.
-  void userinfo;
+  // A user name only ever selects a TLS identity in libnbd.
+  const username = userinfo ? decode(userinfo, 'user name') : undefined;
   const query = new Map<string, string>();
   for (const kv of (rawQuery ?? '').split('&')) {
     if (!kv) continue;
@@ -59,15 +63,18 @@ export function parseUri(uri: string): ParsedUri {
     fail(`invalid host name in URI: ${uri}`);
   }
 
+  const tls = scheme.startsWith('nbds') ? { tls: true, ...(username !== undefined ? { username } : {}) } : {};
   switch (scheme) {
     case 'nbd':
+    case 'nbds':
       if (!host) fail(`missing host name in URI: ${uri}`);
-      return { scheme, exportName, query, target: { kind: 'tcp', host, port: port(rawPort, NBD_DEFAULT_PORT, uri) } };
-    case 'nbd+unix': {
+      return { scheme, exportName, query, target: { kind: 'tcp', host, port: port(rawPort, NBD_DEFAULT_PORT, uri) }, ...tls };
+    case 'nbd+unix':
+    case 'nbds+unix': {
       if (host) fail(`a Unix socket URI has no host name: ${uri}`);
       const path = query.get('socket');
       if (!path) fail(`missing 'socket' parameter in URI: ${uri}`);
-      return { scheme, exportName, query, target: { kind: 'unix', path: path! } };
+      return { scheme, exportName, query, target: { kind: 'unix', path: path! }, ...tls };
     }
     case 'nbd+ws':
     case 'nbds+wss': {
@@ -79,9 +86,6 @@ export function parseUri(uri: string): ParsedUri {
       const url = `${secure ? 'wss' : 'ws'}://${hostPart}:${p}/${token !== undefined ? `?token=${encodeURIComponent(token)}` : ''}`;
       return { scheme, exportName, query, target: { kind: 'websocket', url } };
     }
-    case 'nbds':
-    case 'nbds+unix':
-      return fail(`TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge; use nbds+wss://HOST:PORT/EXPORT`);
     case 'nbd+vsock':
     case 'nbds+vsock':
       return fail(`vsock is not supported by webnbd: ${uri}`);
@@ -100,16 +104,30 @@ const escapePath = (s: string): string =>
     return /[A-Za-z0-9\-_.!~*'()/;@&=+$,]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }).join('');
 
-/** libnbd's nbd_get_uri(3) form of a connection. */
-export function formatUri(target: Target, exportName: string): string {
+/** The TLS part of an nbds:// URI, as nbd_get_uri(3) writes it. */
+export interface UriTls {
+  /** Only when set by the caller (else the local user's name is meant). */
+  username: string;
+  certificates: string | null;
+  pskFile: string | null;
+}
+
+/** libnbd's nbd_get_uri(3) form of a connection; `tls` makes it nbds://. */
+export function formatUri(target: Target, exportName: string, tls: UriTls | null = null): string {
   const path = '/' + escapePath(exportName);
+  const s = tls ? 's' : '';
+  const user = tls?.username ? `${escapePath(tls.username).replace(/[/@]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}@` : '';
+  const query = tls ? [
+    ...(tls.certificates !== null ? [`tls-certificates=${tls.certificates}`] : []),
+    ...(tls.pskFile !== null ? [`tls-psk-file=${tls.pskFile}`] : []),
+  ] : [];
   switch (target.kind) {
     case 'tcp': {
       const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-      return `nbd://${host}:${target.port}${path}`;
+      return `nbd${s}://${user}${host}:${target.port}${path}${query.length ? `?${query.join('&')}` : ''}`;
     }
     case 'unix':
-      return `nbd+unix://${path}?socket=${target.path}`;
+      return `nbd${s}+unix://${user}${path}?${[`socket=${target.path}`, ...query].join('&')}`;
     case 'websocket': {
       const m = /^(wss?):\/\/([^/?#]*)\/?(?:\?token=([^#&]*))?/.exec(target.url);
       if (!m) return target.url;

@@ -1,9 +1,12 @@
-// Node transports: TCP and Unix sockets (node:net) and WebSockets to a websockify bridge (ws).
+// Node transports: TCP and Unix sockets (node:net), which NBD_OPT_STARTTLS continues in TLS
+// (node:tls, tls.ts), and WebSockets to a websockify bridge (ws).
 
 import net from 'node:net';
+import os from 'node:os';
 import WebSocket from 'ws';
 import { NbdError, errno, errnoFromName } from '../core/errors.js';
-import type { Target, Transport, TransportEvents, Transports } from '../core/transport.js';
+import type { Target, TlsOptions, Transport, TransportEvents, Transports } from '../core/transport.js';
+import { startTls, tlsFailure } from './tls.js';
 
 const errnoOf = (e: NodeJS.ErrnoException): number => (e.code && errnoFromName(e.code)) || errno.EIO;
 
@@ -27,47 +30,71 @@ const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => ({
   },
 });
 
-/** A stream socket. Writes made in one tick go out together (cork until the next tick). */
-function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): Transport {
+/**
+ * A stream socket. Writes made in one tick go out together (cork until the next tick). With
+ * `tls`, reads come as 'data' events instead of into the shared buffer, so that node:tls can take
+ * the socket over at NBD_OPT_STARTTLS; from then on `stream` is the TLS socket.
+ */
+function socketTransport(sock: net.Socket, where: string, ev: TransportEvents, tlsWanted = false): Transport {
+  let stream = sock;
   let connected = false;
   let failure: NbdError | null = null;
   let corked = false;
   let gone = false;
   sock.setNoDelay(true);
+  const onData = (b: Buffer) => ev.data(view(b));
+  if (tlsWanted) sock.on('data', onData);
   sock.on('connect', () => {
     connected = true;
     ev.open();
   });
-  sock.on('error', (e: NodeJS.ErrnoException) => {
+  const onError = (e: NodeJS.ErrnoException) => {
     failure ??= connected
-      ? new NbdError(errnoOf(e), '', `recv: ${where}`)
+      ? new NbdError(errnoOf(e), '', stream !== sock ? tlsFailure(e).detail : `recv: ${where}`)
       : new NbdError(errnoOf(e), '', `connect: ${where}: could not connect to remote host`);
-  });
-  sock.on('close', () => {
+  };
+  sock.on('error', onError);
+  const onClose = () => {
     if (!gone) ev.close(failure);
     gone = true;
-  });
+  };
+  sock.on('close', onClose);
   const uncork = () => {
     corked = false;
-    sock.uncork();
+    stream.uncork();
   };
   return {
     write(data) {
       if (gone) return;
       if (!corked) {
         corked = true;
-        sock.cork();
+        stream.cork();
         process.nextTick(uncork);
       }
-      sock.write(data);
+      stream.write(data);
     },
     end() {
       if (corked) uncork();
-      sock.end();
+      stream.end();
     },
     destroy() {
       gone = true;
-      sock.destroy();
+      stream.destroy();
+    },
+    startTls(options: TlsOptions, done: (error: NbdError | null, description?: string) => void) {
+      if (!tlsWanted) return done(new NbdError(errno.EINVAL, '', 'handshake: TLS was not asked for when connecting'));
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      stream = startTls(sock, options, {
+        secure: (description) => done(null, description),
+        failed: (e) => {
+          gone = true;
+          done(e);
+        },
+        data: onData,
+        error: (e) => { failure ??= e; },
+        close: onClose,
+      });
     },
   };
 }
@@ -103,8 +130,10 @@ function webSocketTransport(url: string, ev: TransportEvents): Transport {
     ws.terminate();
   });
   ws.on('error', (e: NodeJS.ErrnoException) => {
+    const t = tlsFailure(e);
     fail(opened
       ? new NbdError(errnoOf(e), '', `recv: ${url}: ${e.message}`)
+      : t.tls ? new NbdError(t.errno, '', `connect: ${url}: ${t.detail}`)
       : new NbdError(errnoOf(e), '', `connect: ${url}: could not connect to the bridge`));
   });
   ws.on('close', (code: number, reason: Buffer) => {
@@ -134,8 +163,19 @@ function webSocketTransport(url: string, ev: TransportEvents): Transport {
   };
 }
 
+/** libnbd's default PSK identity: the local user's name. */
+const localUser = (): string => {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env['LOGNAME'] ?? process.env['USER'] ?? '';
+  }
+};
+
 export const nodeTransports: Transports = {
-  tcp: (t: Target & { kind: 'tcp' }, ev) => socketTransport(net.connect({ host: t.host, port: t.port, ...readInto(ev) }), `${t.host}:${t.port}`, ev),
-  unix: (t: Target & { kind: 'unix' }, ev) => socketTransport(net.connect({ path: t.path, ...readInto(ev) }), t.path, ev),
+  tcp: (t: Target & { kind: 'tcp' }, ev, o) =>
+    socketTransport(net.connect({ host: t.host, port: t.port, ...(o?.tls ? {} : readInto(ev)) }), `${t.host}:${t.port}`, ev, o?.tls),
+  unix: (t: Target & { kind: 'unix' }, ev, o) => socketTransport(net.connect({ path: t.path, ...(o?.tls ? {} : readInto(ev)) }), t.path, ev, o?.tls),
   websocket: (t: Target & { kind: 'websocket' }, ev) => webSocketTransport(t.url, ev),
+  tls: { localUser },
 } as Transports;

@@ -3,11 +3,12 @@
 // same functions on the copy it holds, without asking the worker.
 
 import type { ApiName, Method, Same } from '../api.js';
+import { ABOUT } from './about.js';
 import { FLAGS } from './flags.js';
 import { SETTINGS } from './settings.js';
 import { STATE_CALLS, type HandleState } from './state.js';
 
-export const STATE_BODIES = { ...SETTINGS, ...FLAGS, ...STATE_CALLS };
+export const STATE_BODIES = { ...SETTINGS, ...FLAGS, ...STATE_CALLS, ...ABOUT };
 
 /** Compile-time: each body takes the state, then exactly its row's arguments, and returns its result. */
 type Body<K extends ApiName> = (s: HandleState, ...args: Parameters<Method<K>>) => ReturnType<Method<K>>;

@@ -53,6 +53,7 @@ function checkArgs(call: Row, args: readonly unknown[]): void {
     }
     switch (kind) {
       case 'string': if (typeof v !== 'string') bad('expected a string'); break;
+      case 'strings': if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) bad('expected a list of strings'); break;
       case 'service': if (typeof v !== 'string' && typeof v !== 'number') bad('expected a port'); break;
       case 'bool': if (typeof v !== 'boolean') bad('expected a boolean'); break;
       case 'int': case 'timeout': if (!Number.isInteger(v)) bad('expected an integer'); break;

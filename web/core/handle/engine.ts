@@ -94,6 +94,10 @@ export class Engine implements CallContext {
 
   constructor(transports: Transports) {
     this.transports = transports;
+    if (transports.tls) {
+      this.s.settings.tlsAvailable = true;
+      this.s.settings.localUser = transports.tls.localUser();
+    }
   }
 
   get state(): State {

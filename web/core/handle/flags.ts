@@ -72,7 +72,7 @@ export const FLAGS = {
     if (!s.conn.protocol) throw new NbdError(errno.EINVAL, '', 'handshake has not completed');
     return s.conn.protocol;
   },
-  getTlsNegotiated: (_s: HandleState): boolean => false,
+  getTlsNegotiated: (s: HandleState): boolean => s.conn.tlsNegotiated,
   getStructuredRepliesNegotiated: (s: HandleState): boolean => s.conn.structuredReplies,
   getExtendedHeadersNegotiated: (s: HandleState): boolean => s.conn.extendedHeaders,
   getCanonicalExportName: (s: HandleState): string => {
@@ -86,7 +86,10 @@ export const FLAGS = {
   },
   getUri: (s: HandleState): string => {
     if (!s.conn.target) throw new NbdError(errno.EINVAL, '', 'handle is not connected');
-    return formatUri(s.conn.target, s.settings.exportName);
+    const st = s.settings;
+    const tls = st.tls === T.TLS_REQUIRE || (st.tls === T.TLS_ALLOW && s.conn.tlsNegotiated)
+      ? { username: st.tlsUsername, certificates: st.tlsCertificates, pskFile: st.tlsPskFile } : null;
+    return formatUri(s.conn.target, st.exportName, tls);
   },
   statsBytesSent: (s: HandleState): bigint => BigInt(s.conn.bytesSent),
   statsChunksSent: (s: HandleState): bigint => BigInt(s.conn.chunksSent),

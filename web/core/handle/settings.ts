@@ -7,6 +7,13 @@ import { NBD_MAX_STRING } from '../protocol.js';
 import * as T from '../types.js';
 import type { HandleState } from './state.js';
 
+/** Why TLS calls fail where the handle cannot do TLS: in a page, TLS is the bridge's wss://. */
+export const NO_TLS = 'TLS is not supported here: in a browser, TLS is wss:// to the bridge (use an nbds+wss:// URI)';
+
+const needTls = (s: HandleState): void => {
+  if (!s.settings.tlsAvailable) throw new NbdError(errno.ENOTSUP, '', NO_TLS);
+};
+
 const badFlags = (flags: number) => new NbdError(errno.EINVAL, '', `flags: invalid value for flag: 0x${flags.toString(16)}`);
 
 export const SETTINGS = {
@@ -23,12 +30,27 @@ export const SETTINGS = {
   getRequestBlockSize: (s: HandleState): boolean => s.settings.requestBlockSize,
   setFullInfo: (s: HandleState, b: boolean): void => { s.settings.fullInfo = b; },
   getFullInfo: (s: HandleState): boolean => s.settings.fullInfo,
-  setTls: (_s: HandleState, level: number): void => {
-    if (level !== T.TLS_DISABLE) {
-      throw new NbdError(errno.ENOTSUP, '', 'TLS is not supported by webnbd: on the web, TLS is wss:// to the bridge (use an nbds+wss:// URI)');
-    }
+  setTls: (s: HandleState, level: number): void => {
+    if (level !== T.TLS_DISABLE && level !== T.TLS_ALLOW && level !== T.TLS_REQUIRE) throw new NbdError(errno.EINVAL, '', `tls: invalid value for parameter: ${level}`);
+    if (level !== T.TLS_DISABLE) needTls(s);
+    s.settings.tls = level;
   },
-  getTls: (_s: HandleState): number => T.TLS_DISABLE,
+  getTls: (s: HandleState): number => s.settings.tls,
+  setTlsCertificates: (s: HandleState, dir: string): void => { needTls(s); s.settings.tlsCertificates = dir; },
+  setTlsVerifyPeer: (s: HandleState, verify: boolean): void => { s.settings.tlsVerifyPeer = verify; },
+  getTlsVerifyPeer: (s: HandleState): boolean => s.settings.tlsVerifyPeer,
+  setTlsUsername: (s: HandleState, name: string): void => { s.settings.tlsUsername = name; },
+  getTlsUsername: (s: HandleState): string => s.settings.tlsUsername || s.settings.localUser,
+  setTlsPskFile: (s: HandleState, file: string): void => { needTls(s); s.settings.tlsPskFile = file; },
+  setTlsHostname: (s: HandleState, name: string): void => { s.settings.tlsHostname = name; },
+  getTlsHostname: (s: HandleState): string => s.settings.tlsHostname,
+  setSocketActivationName: (s: HandleState, name: string): void => {
+    // libnbd's lib/handle.c: LISTEN_FDNAMES wants a short alphanumeric name ("" means "unknown").
+    if (name.length > 32) throw new NbdError(errno.ENAMETOOLONG, '', 'socket activation name should be <= 32 characters');
+    if (!/^[A-Za-z0-9]*$/.test(name)) throw new NbdError(errno.EINVAL, '', 'socket activation name should contain only alphanumeric ASCII characters');
+    s.settings.socketActivationName = name;
+  },
+  getSocketActivationName: (s: HandleState): string => s.settings.socketActivationName,
   setRequestStructuredReplies: (s: HandleState, b: boolean): void => { s.settings.requestStructuredReplies = b; },
   getRequestStructuredReplies: (s: HandleState): boolean => s.settings.requestStructuredReplies,
   setRequestExtendedHeaders: (s: HandleState, b: boolean): void => { s.settings.requestExtendedHeaders = b; },

@@ -37,6 +37,21 @@ export interface Settings {
   strictMode: number;
   preadInitialize: boolean;
   debug: boolean;
+  /** nbd_set_tls: LIBNBD_TLS_DISABLE, _ALLOW or _REQUIRE. */
+  tls: number;
+  /** Whether this environment can do TLS (Node can; a browser's TLS is wss:// to the bridge). */
+  tlsAvailable: boolean;
+  /** nbd_set_tls_certificates: the directory of ca-cert.pem, client-cert.pem, client-key.pem. */
+  tlsCertificates: string | null;
+  tlsVerifyPeer: boolean;
+  /** The PSK identity as set ("" until then: the local user's name is meant). */
+  tlsUsername: string;
+  /** The local user's name, where the environment knows it. */
+  localUser: string;
+  tlsPskFile: string | null;
+  /** nbd_set_tls_hostname: checked against the server's certificate instead of the connect host. */
+  tlsHostname: string;
+  socketActivationName: string;
 }
 
 /** What the connection has come to. The worker sends this part to the page. */
@@ -46,6 +61,7 @@ export interface Connection {
   protocol: Protocol | null;
   structuredReplies: boolean;
   extendedHeaders: boolean;
+  tlsNegotiated: boolean;
   /** Negotiated meta contexts: [id, name] (NBD_REP_META_CONTEXT). */
   metaContexts: [number, string][];
   info: ExportInfo | null;
@@ -69,7 +85,7 @@ export interface HandleState {
 let handles = 0;
 
 export const newConnection = (): Connection => ({
-  state: 'START', target: null, protocol: null, structuredReplies: false, extendedHeaders: false, metaContexts: [],
+  state: 'START', target: null, protocol: null, structuredReplies: false, extendedHeaders: false, tlsNegotiated: false, metaContexts: [],
   info: null, closing: false, serverShutdown: false, death: null, bytesSent: 0, chunksSent: 0, bytesReceived: 0, chunksReceived: 0,
 });
 
@@ -78,7 +94,8 @@ export const newHandleState = (): HandleState => ({
     handleName: `nbd${++handles}`, exportName: '', requestStructuredReplies: true, requestExtendedHeaders: true,
     requestMetaContext: true, requestBlockSize: true, metaContexts: [], optMode: false, fullInfo: false,
     handshakeFlags: T.HANDSHAKE_FLAG_FIXED_NEWSTYLE | T.HANDSHAKE_FLAG_NO_ZEROES, strictMode: T.STRICT_MASK,
-    preadInitialize: true, debug: false,
+    preadInitialize: true, debug: false, tls: T.TLS_DISABLE, tlsAvailable: false, tlsCertificates: null, tlsVerifyPeer: true,
+    tlsUsername: '', localUser: '', tlsPskFile: null, tlsHostname: '', socketActivationName: '',
   },
   conn: newConnection(),
 });

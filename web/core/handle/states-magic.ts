@@ -2,7 +2,9 @@
 // handshake follows (libnbd's generator/states-magic.c).
 
 import * as C from '../codec.js';
+import { NbdError, errno } from '../errors.js';
 import * as P from '../protocol.js';
+import * as T from '../types.js';
 import type { Engine } from './engine.js';
 import type { Steps } from './steps.js';
 import { Violation } from './violation.js';
@@ -13,6 +15,9 @@ export const MAGIC = {
     const style = C.u64(b, 8);
     if (style === P.NBD_CLISERV_MAGIC) {
       e.s.conn.protocol = 'oldstyle';
+      if (e.s.settings.tls === T.TLS_REQUIRE) {
+        return e.die(new NbdError(errno.ENOTSUP, '', "handshake: server is oldstyle, but handle TLS setting is 'require' (2)"));
+      }
       e.goto('MAGIC.RECV_MAGIC', 'OLDSTYLE.RECV_REMAINING');
       e.rx.need(8 + 4 + 124);
     } else if (style === P.NBD_OPTS_MAGIC) {

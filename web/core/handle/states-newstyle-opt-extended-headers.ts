@@ -3,7 +3,7 @@
 
 import * as P from '../protocol.js';
 import type { Engine } from './engine.js';
-import { afterExtendedHeaders, agreed, recvReply, sendOption, serverShutdown } from './states-newstyle.js';
+import { afterExtendedHeaders, agreed, recvReply, sendOption, serverShutdown, toNegotiating } from './states-newstyle.js';
 import type { Steps } from './steps.js';
 
 export const startExtendedHeaders = (e: Engine) =>
@@ -16,7 +16,15 @@ export const OPT_EXTENDED_HEADERS = {
     const from = 'NEWSTYLE.OPT_EXTENDED_HEADERS.RECV_REPLY_PAYLOAD';
     if (serverShutdown(e, from)) return;
     const c = e.s.conn;
-    c.extendedHeaders = c.structuredReplies = agreed(e, P.NBD_OPT_EXTENDED_HEADERS);
+    const ok = agreed(e, P.NBD_OPT_EXTENDED_HEADERS);
+    if (e.optCall) {
+      // nbd_opt_extended_headers: agreed once is agreed (with structured replies) for good.
+      c.extendedHeaders ||= ok;
+      c.structuredReplies ||= ok;
+      e.goto(from, toNegotiating(e));
+      return e.settle(null, ok ? 1 : 0);
+    }
+    c.extendedHeaders = c.structuredReplies = ok;
     e.goto(from, afterExtendedHeaders(e));
   },
 } satisfies Steps;

@@ -21,7 +21,8 @@ const RECV_REPLY = 'NEWSTYLE.OPT_GO.RECV_REPLY';
 export function startGoOrInfo(e: Engine, option: number): typeof RECV_REPLY | 'NEWSTYLE.OPT_META_CONTEXT.RECV_REPLY' {
   const c = e.s.conn;
   const st = e.s.settings;
-  c.metaContexts = [];
+  // Without an automatic request, what nbd_opt_set_meta_context chose stays (libnbd's meta_valid).
+  if (st.requestMetaContext) c.metaContexts = [];
   e.goOption = option;
   if (c.structuredReplies && st.requestMetaContext && st.metaContexts.length > 0) return startSetMetaContext(e);
   return startGo(e);

@@ -18,12 +18,24 @@ export function startSetMetaContext(e: Engine): typeof RECV_REPLY {
   return sendOption(e, P.NBD_OPT_SET_META_CONTEXT, C.metaContextData(st.exportName, st.metaContexts), RECV_REPLY);
 }
 
-/** nbd_opt_list_meta_context: NBD_REP_META_CONTEXT is a 32-bit context id, then the name. */
-export function startListMetaContext(e: Engine, found: (name: string) => void): typeof RECV_REPLY {
+/**
+ * nbd_opt_list_meta_context(_queries) and nbd_opt_set_meta_context(_queries): NBD_REP_META_CONTEXT
+ * is a 32-bit context id, then the name. SET keeps what the server chose (nbd_can_meta_context).
+ */
+export function startListMetaContext(e: Engine, option: number, queries: readonly string[] | null, found: (name: string) => void): typeof RECV_REPLY {
   const st = e.s.settings;
-  return startList(e, P.NBD_OPT_LIST_META_CONTEXT, C.metaContextData(st.exportName, st.metaContexts), P.NBD_REP_META_CONTEXT, (data) => {
+  const c = e.s.conn;
+  const set = option === P.NBD_OPT_SET_META_CONTEXT;
+  if (set) c.metaContexts = [];
+  return startList(e, option, C.metaContextData(st.exportName, queries ?? st.metaContexts), P.NBD_REP_META_CONTEXT, (data) => {
     if (data.length < 4) throw new Violation('handshake: NBD_REP_META_CONTEXT reply too short');
-    found(C.decodeString(data.subarray(4)));
+    const name = C.decodeString(data.subarray(4));
+    if (set) {
+      const id = C.u32(data, 0);
+      c.metaContexts = [...c.metaContexts.filter(([i]) => i !== id), [id, name]];
+      e.log(`negotiated meta context ${name} with id ${id}`);
+    }
+    found(name);
   }, RECV_REPLY);
 }
 
@@ -51,7 +63,8 @@ export const OPT_META_CONTEXT = {
   'NEWSTYLE.OPT_META_CONTEXT.RECV_REPLY_PAYLOAD': (e: Engine, b: Uint8Array) => {
     const from = 'NEWSTYLE.OPT_META_CONTEXT.RECV_REPLY_PAYLOAD';
     if (serverShutdown(e, from)) return;
-    const listing = e.option === P.NBD_OPT_LIST_META_CONTEXT;
+    // The caller's LIST or SET (a listing), or GO's and INFO's own SET.
+    const listing = e.listing !== null;
     if (listing ? listReply(e, b) : setReply(e, b)) {
       e.goto(from, RECV_REPLY);
       e.rx.need(20);

@@ -3,7 +3,7 @@
 
 import * as P from '../protocol.js';
 import type { Engine } from './engine.js';
-import { afterStructuredReply, agreed, recvReply, sendOption, serverShutdown } from './states-newstyle.js';
+import { afterStructuredReply, agreed, recvReply, sendOption, serverShutdown, toNegotiating } from './states-newstyle.js';
 import type { Steps } from './steps.js';
 
 export const startStructuredReply = (e: Engine) =>
@@ -15,7 +15,14 @@ export const OPT_STRUCTURED_REPLY = {
   'NEWSTYLE.OPT_STRUCTURED_REPLY.RECV_REPLY_PAYLOAD': (e: Engine) => {
     const from = 'NEWSTYLE.OPT_STRUCTURED_REPLY.RECV_REPLY_PAYLOAD';
     if (serverShutdown(e, from)) return;
-    e.s.conn.structuredReplies = agreed(e, P.NBD_OPT_STRUCTURED_REPLY);
+    const ok = agreed(e, P.NBD_OPT_STRUCTURED_REPLY);
+    if (e.optCall) {
+      // nbd_opt_structured_reply: once agreed, a later refusal (redundant request) changes nothing.
+      e.s.conn.structuredReplies ||= ok;
+      e.goto(from, toNegotiating(e));
+      return e.settle(null, ok ? 1 : 0);
+    }
+    e.s.conn.structuredReplies = ok;
     e.goto(from, afterStructuredReply(e));
   },
 } satisfies Steps;

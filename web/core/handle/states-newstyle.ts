@@ -13,6 +13,7 @@ import type { Engine } from './engine.js';
 import { startExtendedHeaders } from './states-newstyle-opt-extended-headers.js';
 import { startExportName } from './states-newstyle-opt-export-name.js';
 import { startGoOrInfo } from './states-newstyle-opt-go.js';
+import { startStartTls } from './states-newstyle-opt-starttls.js';
 import { startStructuredReply } from './states-newstyle-opt-structured-reply.js';
 import type { Steps } from './steps.js';
 import { Violation } from './violation.js';
@@ -25,8 +26,16 @@ const ABORT = 'NEWSTYLE.OPT_ABORT.RECV_REPLY';
 type AfterReplies = 'NEGOTIATING' | 'NEWSTYLE.OPT_META_CONTEXT.RECV_REPLY' | 'NEWSTYLE.OPT_GO.RECV_REPLY';
 type AfterExtendedHeaders = 'NEWSTYLE.OPT_STRUCTURED_REPLY.RECV_REPLY' | AfterReplies;
 
-/** After the handshake flags: extended headers, or what would follow them. */
-export function firstOption(e: Engine): 'NEWSTYLE.OPT_EXTENDED_HEADERS.RECV_REPLY' | AfterExtendedHeaders {
+/** After the handshake flags: STARTTLS when TLS is wanted, or what would follow it. */
+export function firstOption(e: Engine): 'NEWSTYLE.OPT_STARTTLS.RECV_REPLY' | AfterStartTls {
+  if (e.s.settings.tls !== T.TLS_DISABLE) return startStartTls(e);
+  return afterStartTls(e);
+}
+
+type AfterStartTls = 'NEWSTYLE.OPT_EXTENDED_HEADERS.RECV_REPLY' | AfterExtendedHeaders;
+
+/** After TLS (or without it): extended headers, or what would follow them. */
+export function afterStartTls(e: Engine): AfterStartTls {
   const st = e.s.settings;
   if (st.requestStructuredReplies && st.requestExtendedHeaders) return startExtendedHeaders(e);
   return afterExtendedHeaders(e);
@@ -149,6 +158,10 @@ export const NEWSTYLE = {
     const fixed = (gflags & P.NBD_FLAG_FIXED_NEWSTYLE) !== 0 && (want & T.HANDSHAKE_FLAG_FIXED_NEWSTYLE) !== 0;
     e.noZeroes = (gflags & P.NBD_FLAG_NO_ZEROES) !== 0 && (want & T.HANDSHAKE_FLAG_NO_ZEROES) !== 0;
     e.s.conn.protocol = fixed ? 'newstyle-fixed' : 'newstyle';
+    if (!fixed && e.s.settings.tls === T.TLS_REQUIRE) {
+      // STARTTLS is an option, and plain newstyle has none but NBD_OPT_EXPORT_NAME.
+      return e.die(new NbdError(errno.ENOTSUP, '', "handshake: server is not using fixed newstyle, but handle TLS setting is 'require' (2)"));
+    }
     e.send(C.clientFlags((fixed ? P.NBD_FLAG_C_FIXED_NEWSTYLE : 0) | (e.noZeroes ? P.NBD_FLAG_C_NO_ZEROES : 0)));
     // Plain newstyle: NBD_OPT_EXPORT_NAME is the only option there is.
     e.goto(from, fixed ? firstOption(e) : startExportName(e));
