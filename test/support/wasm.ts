@@ -4,7 +4,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { compile } from '../../web/cli/cc.js';
@@ -44,7 +44,8 @@ export function runNative(bin: string, args: string[], stdin = ''): Promise<Ran>
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ stdout, stderr, status: code ?? (signal === 'SIGABRT' ? 134 : 1) }));
+    // Killed by a signal: 128 + its number, as a shell shows it (SIGABRT 134, SIGALRM 142).
+    child.on('close', (code, signal) => resolve({ stdout, stderr, status: code ?? 128 + (signal ? constants.signals[signal] : 0) }));
     child.stdin.end(stdin);
   });
 }

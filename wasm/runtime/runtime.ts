@@ -11,6 +11,7 @@ import * as P from '../../web/core/protocol.js';
 import type { Transports } from '../../web/core/transport.js';
 import type * as T from '../../web/core/types.js';
 import { BY_NAME, type CFunction } from './capi.js';
+import { Events } from './events.js';
 
 /** What the runtime needs of an emscripten module. */
 export interface EmModule {
@@ -100,10 +101,15 @@ export class Runtime {
   #stdinEnded = false;
   #stdinWaiters: (() => void)[] = [];
   #stdinAsked = false;
+  /** Descriptors, timeouts and signals (events.ts). */
+  readonly events: Events = new Events({
+    handle: (id) => { const e = this.#handles.get(id); return e && !e.closed ? e.nbd : undefined; },
+    handles: () => [...this.#handles.values()].filter((e) => !e.closed).map((e) => e.nbd),
+    stdinReady: () => this.stdinReady(), waitStdin: () => this.waitStdin(),
+    stdinEnded: () => this.#stdinEnded && this.#stdin.length === 0,
+  });
 
-  constructor(host: RuntimeHost) {
-    this.#host = host;
-  }
+  constructor(host: RuntimeHost) { this.#host = host; }
 
   get #mem(): EmModule {
     if (!this.#m) throw new Error('webnbd: the runtime has no module yet');
@@ -134,6 +140,7 @@ export class Runtime {
     if (e.debug) this.#free(e, e.debug);
     e.debug = null;
     e.closed = true;
+    this.events.forget(id);
   }
 
   #entry(id: number): Entry {
@@ -223,6 +230,10 @@ export class Runtime {
       case 'nbd_connect_tcp':
       case 'nbd_aio_connect_tcp':
         return nbd[f.c === 'nbd_connect_tcp' ? 'connectWebsocket' : 'aioConnectWebsocket']!.call(e.nbd, tcpUrl(f.c, args[0] as string, args[1] as string));
+      case 'nbd_connect_uri':
+      case 'nbd_aio_connect_uri': // a bridge's own URL, as nbd_connect_unix takes it, is an NBD URI here
+        args[0] = (args[0] as string).replace(/^(wss?):\/\//i, (_, s: string) => (s.toLowerCase() === 'wss' ? 'nbds+wss://' : 'nbd+ws://'));
+        break;
       case 'nbd_set_debug_callback':
         if (e.debug) this.#free(e, e.debug);
         e.debug = regs[0] ?? null;
@@ -573,7 +584,7 @@ export class Runtime {
   }
 }
 
-/** nbd_connect_unix in a browser: the "socket" is the URL of a websockify bridge to it. */
+/** nbd_connect_unix in a browser: the socket is the URL of a websockify bridge to it. */
 function bridgeUrl(context: string, path: string): string {
   if (/^wss?:\/\//i.test(path)) return path;
   throw new NbdError(errno.ENOTSUP, context,

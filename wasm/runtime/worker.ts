@@ -49,6 +49,13 @@ scope.addEventListener('error', (e) => {
   ended(e.error ?? e.message);
 });
 
+/** Why a program that exited did: a signal's default action, or a wait that could never end. */
+function why(rt: Runtime): string | undefined {
+  const ev = rt.events;
+  if (ev.killedBy) return `killed by signal ${ev.killedBy}${ev.killedBy === 14 ? ' (SIGALRM, Alarm clock)' : ''}`;
+  return ev.stuck || undefined;
+}
+
 async function run(m: ToProgram & { t: 'run' }): Promise<void> {
   const rt = (runtime = new Runtime({
     transports: browserTransports,
@@ -72,7 +79,7 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
     locateFile: (path: string) => new URL(path, m.program).href,
     print: out(1),
     printErr: out(2),
-    onExit: (status: number) => exit(status),
+    onExit: (status: number) => exit(status, why(rt)),
     onAbort: (what: unknown) => exit(134, `the program aborted${what ? `: ${String(what)}` : ''}`),
   };
   opts.preRun = [() => Object.assign((opts as unknown as Program).ENV, m.env)];

@@ -16,8 +16,13 @@ mergeInto(LibraryManager.library, {
   webnbd_js_close: function (id) { Module.webnbd.close(id); },
   webnbd_js_call: function (id, name, args, ret) { return Module.webnbd.call(id, name, args, ret); },
   webnbd_js_call_async__deps: ['$Asyncify'],
+  // 2: a signal came due first; C runs its handler, then goes on waiting with webnbd_js_resume.
   webnbd_js_call_async: function (id, name, args, ret) {
-    return Asyncify.handleAsync(function () { return Module.webnbd.callAsync(id, name, args, ret); });
+    return Asyncify.handleAsync(function () { return Module.webnbd.events.interruptible(Module.webnbd.callAsync(id, name, args, ret)); });
+  },
+  webnbd_js_resume__deps: ['$Asyncify'],
+  webnbd_js_resume: function () {
+    return Asyncify.handleAsync(function () { return Module.webnbd.events.resume(); });
   },
   webnbd_js_finish: function (id, name, cookie) { return Module.webnbd.finish(id, name, cookie); },
   webnbd_js_next_event: function (id, ev) { return Module.webnbd.nextEvent(id, ev); },
@@ -26,6 +31,26 @@ mergeInto(LibraryManager.library, {
   webnbd_js_get_error: function () { return Module.webnbd.getError(); },
   webnbd_js_get_errno: function () { return Module.webnbd.getErrno(); },
   webnbd_js_hexdump: function (buf, len) { return Module.webnbd.hexdump(buf, len); },
+
+  // Descriptors, timeouts and signals (events.c, wasm/runtime/events.ts).
+  webnbd_js_direction: function (id) { return Module.webnbd.events.direction(id); },
+  webnbd_js_notify: function (id) { Module.webnbd.events.notify(id); },
+  webnbd_js_ready: function (fd, events) { return Module.webnbd.events.ready(fd, events); },
+  webnbd_js_wait__deps: ['$Asyncify'],
+  webnbd_js_wait: function (ms, stdin) {
+    return Asyncify.handleAsync(function () { return Module.webnbd.events.wait(ms, stdin !== 0); });
+  },
+  webnbd_js_set_timer: function (ms, interval, old) {
+    var o = Module.webnbd.events.setTimer(ms, interval);
+    if (old) { HEAPF64[old >> 3] = o[0]; HEAPF64[(old >> 3) + 1] = o[1]; }
+  },
+  webnbd_js_get_timer: function (cur) {
+    var o = Module.webnbd.events.getTimer();
+    HEAPF64[cur >> 3] = o[0]; HEAPF64[(cur >> 3) + 1] = o[1];
+  },
+  webnbd_js_take_signal: function () { return Module.webnbd.events.take(); },
+  webnbd_js_killed: function (sig) { Module.webnbd.events.killedBy = sig; },
+  webnbd_js_stuck: function (what) { Module.webnbd.events.stuck = UTF8ToString(what); },
 
   // The standard streams, byte for byte (emscripten's TTY drops NULs and decodes UTF-8). stdout
   // stays a TTY for musl, so it is line buffered, as a native run under `stdbuf -oL` is.

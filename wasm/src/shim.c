@@ -118,8 +118,14 @@ int
 webnbd_invoke (struct nbd_handle *h, const char *name, const uint64_t *args, int async,
                int64_t *ret)
 {
-  int s = async ? webnbd_js_call_async (h->id, name, args, ret)
-                : webnbd_js_call (h->id, name, args, ret);
+  int s;
+
+  webnbd_signals ();            /* signals due run when the program calls libnbd */
+  s = async ? webnbd_js_call_async (h->id, name, args, ret) : webnbd_js_call (h->id, name, args, ret);
+  while (s == WEBNBD_INTERRUPTED) {
+    webnbd_signals ();          /* as natively, inside the call's wait; then it goes on waiting */
+    s = webnbd_js_resume ();
+  }
   dispatch (h);
   /* 1: a sync command with chunk or extent callbacks, whose verdict needed them to run. */
   if (s == 1) {
@@ -266,11 +272,42 @@ nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
   return 0;
 }
 
+/* ---- The handle's descriptor, for the program's own poll() or select() (events.c) ----
+ * Not a socket: poll() on it sleeps until the core has read more from the WebSocket (POLLIN)
+ * since the last nbd_aio_notify_read; it is always writable, as the WebSocket queues what is sent.
+ */
+
+int
+nbd_aio_get_fd (struct nbd_handle *h)
+{
+  if (nbd_aio_is_created (h) == 1 || nbd_aio_is_dead (h) == 1 || nbd_aio_is_closed (h) == 1) {
+    set_error ("nbd_aio_get_fd", EINVAL, "connection is not in a connected state");
+    return -1;
+  }
+  return WEBNBD_FD_BASE + h->id;
+}
+
 unsigned
 nbd_aio_get_direction (struct nbd_handle *h)
 {
-  (void) h;
-  return 0;                     /* there is no file descriptor to wait on */
+  return webnbd_js_direction (h->id);
+}
+
+int
+nbd_aio_notify_read (struct nbd_handle *h)
+{
+  webnbd_signals ();
+  webnbd_js_notify (h->id);
+  dispatch (h);                 /* completion callbacks run here, as in libnbd */
+  return 0;
+}
+
+int
+nbd_aio_notify_write (struct nbd_handle *h)
+{
+  webnbd_signals ();
+  dispatch (h);
+  return 0;
 }
 
 const char *

@@ -52,5 +52,25 @@ extern void webnbd_js_set_error (const char *context, int errnum, const char *de
 extern const char *webnbd_js_get_error (void);
 extern int webnbd_js_get_errno (void);
 extern char *webnbd_js_hexdump (const void *buf, size_t len);
+extern int webnbd_js_resume (void);
+extern unsigned webnbd_js_direction (int id);
+extern void webnbd_js_notify (int id);
+extern int webnbd_js_ready (int fd, int events);
+extern int webnbd_js_wait (double ms, int stdin_wanted);
+extern void webnbd_js_set_timer (double ms, double interval, double old[2]);
+extern void webnbd_js_get_timer (double cur[2]);
+extern int webnbd_js_take_signal (void);
+extern void webnbd_js_killed (int sig);
+extern void webnbd_js_stuck (const char *why);
+
+/* Events (events.c, wasm/runtime/events.ts). nbd_aio_get_fd's descriptors are WEBNBD_FD_BASE
+ * plus the handle's id; webnbd_js_ready adds WEBNBD_LIVE to revents when waiting may still
+ * make the descriptor ready; webnbd_js_call_async returns WEBNBD_INTERRUPTED when a signal
+ * came due while it slept.
+ */
+#define WEBNBD_FD_BASE 512
+#define WEBNBD_LIVE 0x10000
+#define WEBNBD_INTERRUPTED 2
+extern int webnbd_signals (void);
 
 #endif /* WEBNBD_H */

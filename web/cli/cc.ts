@@ -20,13 +20,13 @@ const WASM = join(ROOT, 'wasm');
 export const RUNTIME = join(ROOT, 'build');
 
 /** The port's C files, compiled once per version of them into the cache (portObjects). */
-const PORT_SOURCES = ['shim.c', 'calls.c'];
+const PORT_SOURCES = ['shim.c', 'calls.c', 'events.c'];
 
 /** What every program is compiled and linked with; see wasm/README.md for why each is there. */
 export const EMCC_FLAGS = [
   '-I', join(WASM, 'include'),
   '--js-library', join(WASM, 'src/library.js'),
-  '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","wasi_snapshot_preview1.fd_read"]',
+  '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","webnbd_js_resume","webnbd_js_wait","wasi_snapshot_preview1.fd_read"]',
   '-sASYNCIFY_STACK_SIZE=65536',
   '-sMODULARIZE', '-sEXPORT_ES6', '-sEXPORT_NAME=webnbdProgram', '-sENVIRONMENT=web,worker',
   '-sEXIT_RUNTIME', '-sEXPORTED_FUNCTIONS=["_webnbd_start","_main","_malloc","_free"]',
@@ -140,7 +140,7 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
 export function runtimeFiles(): string[] {
   const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
   if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npx tsc -b' in the webnbd checkout");
-  return [...list('web/core'), ...list('web/core/format'), ...list('web/core/handle'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
+  return [...list('web/core'), ...list('web/core/format'), ...list('web/core/handle'), 'web/browser/ws-transport.js', ...['capi', 'events', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
 }
 
 /** A page that runs the program: ?arg=…&arg=… become its arguments. */
