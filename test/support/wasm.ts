@@ -22,11 +22,11 @@ export interface Ran {
   message?: string;
 }
 
-/** gcc -O2 SOURCE $(pkg-config --cflags --libs libnbd) */
-export async function buildNative(source: string): Promise<string> {
+/** gcc -O2 [EXTRA] SOURCE $(pkg-config --cflags --libs libnbd) */
+export async function buildNative(source: string, extra: string[] = []): Promise<string> {
   const out = join(dir, basename(source).replace(/\.c$/, ''));
   const flags = (await exec('pkg-config', ['--cflags', '--libs', 'libnbd'])).stdout.trim().split(/\s+/);
-  await exec('gcc', ['-O2', '-o', out, source, ...flags]);
+  await exec('gcc', ['-O2', ...extra, '-o', out, source, ...flags]);
   return out;
 }
 

@@ -24,9 +24,8 @@ const DIRECTION_READ = 1;
 export interface EventsHost {
   handle(id: number): NbdHandle | undefined;
   handles(): Iterable<NbdHandle>;
-  stdinReady(): boolean;
-  stdinEnded(): boolean;
-  waitStdin(): Promise<void>;
+  /** The program wants stdin: the host answers with stdin(). */
+  wantStdin(): void;
 }
 
 type Progress = { bytes: bigint; state: string };
@@ -45,8 +44,12 @@ export class Events {
   #interval = 0;
   #wakers = new Set<() => void>();
   #watching = new Map<NbdHandle, Promise<unknown>>();
-  /** The libnbd call an Asyncify sleep is waiting on, while a signal handler runs. */
-  #call: Promise<number> | null = null;
+  /** Per thread, the libnbd call it waits on while a signal handler runs. */
+  #calls = new Map<number, Promise<number>>();
+  #stdin: Uint8Array[] = [];
+  #stdinEnded = false;
+  #stdinWaiters: (() => void)[] = [];
+  #stdinAsked = false;
   /** The signal that ended the program by its default action. */
   killedBy = 0;
   /** Why the program was stopped: it would have waited for ever on nothing. */
@@ -82,8 +85,8 @@ export class Events {
   /** revents of one pollfd, plus LIVE when waiting may still make it ready. */
   ready(fd: number, events: number): number {
     if (fd === 0) {
-      const live = events & POLLIN && !this.#host.stdinEnded() ? LIVE : 0;
-      return live | (events & POLLIN && this.#host.stdinReady() ? POLLIN : 0);
+      const live = events & POLLIN && !this.stdinEnded() ? LIVE : 0;
+      return live | (events & POLLIN && this.stdinReady() ? POLLIN : 0);
     }
     if (fd === 1 || fd === 2) return events & POLLOUT;
     const id = fd - FD_BASE;
@@ -115,7 +118,7 @@ export class Events {
         const s = publicState(n);
         if (s !== 'created' && s !== 'dead' && s !== 'closed') void this.#watch(n).then(done);
       }
-      if (stdin && !this.#host.stdinEnded()) void this.#host.waitStdin().then(done);
+      if (stdin && !this.stdinEnded()) void this.waitStdin().then(done);
     });
   }
 
@@ -133,13 +136,13 @@ export class Events {
   // ---- libnbd's blocking calls, interruptible by signals ----
 
   /** Wait for `call`; 2 when a signal came due first (C runs its handler, then resume()). */
-  interruptible(call: Promise<number>): Promise<number> {
-    this.#call = call;
-    return this.resume();
+  interruptible(call: Promise<number>, thread = 0): Promise<number> {
+    this.#calls.set(thread, call);
+    return this.resume(thread);
   }
 
-  resume(): Promise<number> {
-    const call = this.#call!;
+  resume(thread = 0): Promise<number> {
+    const call = this.#calls.get(thread)!;
     if (this.#pending.length) return Promise.resolve(2);
     return new Promise((resolve) => {
       const interrupt = () => { this.#wakers.delete(interrupt); resolve(2); };
@@ -147,7 +150,7 @@ export class Events {
       call.then((v) => {
         if (!this.#wakers.has(interrupt)) return;
         this.#wakers.delete(interrupt);
-        this.#call = null;
+        this.#calls.delete(thread);
         resolve(v);
       });
     });
@@ -199,5 +202,46 @@ export class Events {
       this.raise(SIGALRM);
     }
     return this.#pending.shift() ?? 0;
+  }
+
+  // ---- stdin, read only when the program reads it ----
+
+  /** More of stdin from the host; null at its end. */
+  stdin(chunk: Uint8Array | null): void {
+    if (chunk === null) this.#stdinEnded = true;
+    else if (chunk.length) this.#stdin.push(chunk);
+    this.#stdinAsked = false;
+    for (const w of this.#stdinWaiters.splice(0)) w();
+  }
+
+  stdinReady(): boolean {
+    return this.#stdin.length > 0 || this.#stdinEnded;
+  }
+
+  stdinEnded(): boolean {
+    return this.#stdinEnded && this.#stdin.length === 0;
+  }
+
+  waitStdin(): Promise<void> {
+    if (this.stdinReady()) return Promise.resolve();
+    if (!this.#stdinAsked) {
+      this.#stdinAsked = true;
+      this.#host.wantStdin();
+    }
+    return new Promise((resolve) => this.#stdinWaiters.push(resolve));
+  }
+
+  /** Copy what stdin has into `dest`; 0 only at the end of stdin. */
+  readStdin(dest: Uint8Array): number {
+    let n = 0;
+    while (n < dest.length && this.#stdin.length) {
+      const c = this.#stdin[0]!;
+      const k = Math.min(c.length, dest.length - n);
+      dest.set(c.subarray(0, k), n);
+      n += k;
+      if (k === c.length) this.#stdin.shift();
+      else this.#stdin[0] = c.subarray(k);
+    }
+    return n;
   }
 }

@@ -52,6 +52,9 @@ export function serve(programDir: string): Promise<{ server: Server; origin: str
       res.end();
       return;
     }
+    // Cross-origin isolated, so that programs built with -pthread get SharedArrayBuffer.
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     (file === null ? Promise.resolve(Buffer.from(PAGE)) : readFile(file)).then((data) => {
       res.setHeader('Content-Type', TYPES[file === null ? '.html' : extname(file)] ?? 'application/octet-stream');
       res.end(data);
