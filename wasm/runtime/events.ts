@@ -137,6 +137,8 @@ export class Events {
 
   /** Wait for `call`; 2 when a signal came due first (C runs its handler, then resume()). */
   interruptible(call: Promise<number>, thread = 0): Promise<number> {
+    // Only a timer raises signals: without one, the call is all there is to wait for.
+    if (this.#timer === undefined && !this.#pending.length) return call;
     this.#calls.set(thread, call);
     return this.resume(thread);
   }
