@@ -16,6 +16,9 @@ const POLLNVAL = 0x20;
 const SIGALRM = 14;
 /** Not a poll bit: events.c's WEBNBD_LIVE. */
 const LIVE = 0x10000;
+/** webnbd_js_wait's flags (webnbd.h). */
+const WAIT_STDIN = 1;
+const WAIT_HANDLES = 2;
 
 /** libnbd's LIBNBD_AIO_DIRECTION_READ. */
 const DIRECTION_READ = 1;
@@ -43,7 +46,7 @@ export class Events {
   #due = 0;
   #interval = 0;
   #wakers = new Set<() => void>();
-  #watching = new Map<NbdHandle, Promise<unknown>>();
+  #watching = new Map<NbdHandle, Set<() => void>>();
   /** Per thread, the libnbd call it waits on while a signal handler runs. */
   #calls = new Map<number, Promise<number>>();
   #stdin: Uint8Array[] = [];
@@ -100,37 +103,45 @@ export class Events {
   }
 
   /**
-   * Sleep until any handle makes progress, stdin arrives, a signal comes due, or `ms` pass
-   * (-1: no limit). C checks afterwards what changed.
+   * Sleep until `ms` pass (-1: no limit), a signal comes due, and with `flags` WAIT_HANDLES any
+   * handle makes progress, with WAIT_STDIN stdin arrives. C checks afterwards what changed.
    */
-  wait(ms: number, stdin: boolean): Promise<number> {
+  wait(ms: number, flags: number): Promise<number> {
     if (this.#pending.length) return Promise.resolve(0);
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const watched: Set<() => void>[] = [];
       const done = () => {
         if (timer !== undefined) clearTimeout(timer);
         this.#wakers.delete(done);
+        for (const w of watched) w.delete(done);
         resolve(0);
       };
       this.#wakers.add(done);
       if (ms >= 0) timer = setTimeout(done, ms);
-      for (const n of this.#host.handles()) {
-        const s = publicState(n);
-        if (s !== 'created' && s !== 'dead' && s !== 'closed') void this.#watch(n).then(done);
+      if (flags & WAIT_HANDLES) {
+        for (const n of this.#host.handles()) {
+          const s = publicState(n);
+          if (s !== 'created' && s !== 'dead' && s !== 'closed') watched.push(this.#watch(n).add(done));
+        }
       }
-      if (stdin && !this.stdinEnded()) void this.waitStdin().then(done);
+      if (flags & WAIT_STDIN && !this.stdinEnded()) void this.waitStdin().then(done);
     });
   }
 
-  /** One nbd_poll per handle in flight at a time, however many waits share it. */
-  #watch(n: NbdHandle): Promise<unknown> {
-    let p = this.#watching.get(n);
-    if (!p) {
-      const forget = () => { this.#watching.delete(n); };
-      p = n.poll(-1).then(forget, forget);
-      this.#watching.set(n, p);
+  /** One nbd_poll per handle at a time, however many waits share it: who to wake when it ends. */
+  #watch(n: NbdHandle): Set<() => void> {
+    let waiting = this.#watching.get(n);
+    if (!waiting) {
+      const w = (waiting = new Set());
+      this.#watching.set(n, w);
+      const wake = () => {
+        this.#watching.delete(n);
+        for (const f of [...w]) f();
+      };
+      n.poll(-1).then(wake, wake);
     }
-    return p;
+    return waiting;
   }
 
   // ---- libnbd's blocking calls, interruptible by signals ----

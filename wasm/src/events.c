@@ -106,7 +106,7 @@ wait_fds (struct pollfd *fds, nfds_t n, int timeout, const char *what)
       return 0;
     if (deadline < 0 && !live && !timer_armed ())
       stuck (what);
-    webnbd_js_wait (left < 0 ? -1 : ceil (left), stdin_wanted);
+    webnbd_js_wait (left < 0 ? -1 : ceil (left), WEBNBD_WAIT_HANDLES | (stdin_wanted ? WEBNBD_WAIT_STDIN : 0));
   }
 }
 

@@ -52,11 +52,11 @@ var webnbdLibrary = {
   webnbd_js_ready: function (fd, events) { return Module.webnbd.events.ready(fd, events); },
 #if USE_PTHREADS
   webnbd_js_wait__deps: ['$webnbdBlock'],
-  webnbd_js_wait: function (ms, stdin) { return webnbdBlock(2, ms, stdin, 0, 0, 0); },
+  webnbd_js_wait: function (ms, flags) { return webnbdBlock(2, ms, flags, 0, 0, 0); },
 #else
   webnbd_js_wait__deps: ['$Asyncify'],
-  webnbd_js_wait: function (ms, stdin) {
-    return Asyncify.handleAsync(function () { return Module.webnbd.events.wait(ms, stdin !== 0); });
+  webnbd_js_wait: function (ms, flags) {
+    return Asyncify.handleAsync(function () { return Module.webnbd.events.wait(ms, flags); });
   },
 #endif
   webnbd_js_set_timer: function (ms, interval, old) {
@@ -87,7 +87,7 @@ var webnbdLibrary = {
     var w = Module.webnbd;
     var p = what === 0 ? w.events.interruptible(w.callAsync(a, b, c, d, e), e)
       : what === 1 ? w.events.resume(a)
-      : what === 2 ? w.events.wait(a, b !== 0)
+      : what === 2 ? w.events.wait(a, b)
       : w.events.waitStdin().then(function () { return 0; });
     p.then(function (v) {
       HEAP32[(cell >> 2) + 1] = v;

@@ -56,7 +56,7 @@ extern int webnbd_js_resume (int thread);
 extern unsigned webnbd_js_direction (int id);
 extern void webnbd_js_notify (int id);
 extern int webnbd_js_ready (int fd, int events);
-extern int webnbd_js_wait (double ms, int stdin_wanted);
+extern int webnbd_js_wait (double ms, int flags);   /* WEBNBD_WAIT_* */
 extern void webnbd_js_set_timer (double ms, double interval, double old[2]);
 extern void webnbd_js_get_timer (double cur[2]);
 extern int webnbd_js_take_signal (void);
@@ -71,6 +71,8 @@ extern void webnbd_js_stuck (const char *why);
 #define WEBNBD_FD_BASE 512
 #define WEBNBD_LIVE 0x10000
 #define WEBNBD_INTERRUPTED 2
+#define WEBNBD_WAIT_STDIN 1     /* webnbd_js_wait also ends when stdin arrives */
+#define WEBNBD_WAIT_HANDLES 2   /* … or when a handle makes progress */
 
 /* The thread whose last error a call sets or reads (libnbd's errors are per thread). */
 #ifdef __EMSCRIPTEN_PTHREADS__
