@@ -31,8 +31,9 @@ describe('own event loop', () => {
 
   it('fd-loop-poll-select-and-timeouts-print-what-they-print-natively', async () => {
     const { socket, url } = await serveUnix(['pattern', 'size=1M']);
-    const want = await runNative(built.eventsNative!, [socket, 'fd']);
-    const got = await runWasm(built.events!, 'events', [url, 'fd']);
+    const want = await runNative(built.eventsNative!, [socket, 'fd'], 'a line\n');
+    const got = await runWasm(built.events!, 'events', [url, 'fd'], 'a line\n');
+    expect(want.stdout).toContain('poll(stdin) -> 1, POLLIN yes, read "a line"\n');
     expect(want.stdout).toContain('poll loop: 64 reads completed, 0 bad words');
     expect(want.stdout).not.toMatch(/: no$/m);
     expect({ ...got, stdout: normalise(got.stdout, url) }).toEqual({ ...want, stdout: normalise(want.stdout, socket) });

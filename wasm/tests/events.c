@@ -4,7 +4,7 @@
  * and setitimer() while polling, sleeping, pausing and inside a blocking libnbd call. Built
  * natively against libnbd and in the browser against webnbd, it must print the same.
  * Usage: events SOCKET MODE   (SOCKET: in the browser, a bridge's URL)
- *   fd       nbdkit pattern size=1M: the fd loop and timeouts
+ *   fd       nbdkit pattern size=1M: the fd loop and timeouts (stdin: a line)
  *   signals  nbdkit --filter=delay memory 1M rdelay=2: alarms and itimers
  *   stuck    poll() for ever on nothing (the browser stops the program and says why)
  *   killed   SIGALRM with its default action
@@ -167,6 +167,14 @@ fd_loop (const char *where)
   t = now_ms ();
   r = sleep (1);
   printf ("sleep(1) -> %d, waited 1000 ms: %s\n", r, took (t, 1000));
+
+  /* stdin (the test gives it a line): readable, then read. (Natively a pipe whose writer has
+   * closed it is POLLHUP too; the browser knows of stdin's end only once it has asked for more.) */
+  struct pollfd in = { .fd = 0, .events = POLLIN };
+  char line[16] = "";
+  r = poll (&in, 1, 5000);
+  printf ("poll(stdin) -> %d, POLLIN %s, read \"%s\"\n", r, in.revents & POLLIN ? "yes" : "no",
+          r == 1 && fgets (line, sizeof line, stdin) ? strtok (line, "\n") : "");
 
   /* stdout and stderr are writable, bad descriptors are POLLNVAL. */
   struct pollfd two[2] = { { .fd = 1, .events = POLLOUT }, { .fd = 77, .events = POLLIN } };
