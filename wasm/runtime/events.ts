@@ -1,7 +1,8 @@
 // What a C program waits on besides libnbd's blocking calls: the descriptors nbd_aio_get_fd
 // returns, poll()/select()/sleep() timeouts (wasm/src/events.c), and SIGALRM from alarm() and
-// setitimer(). Waiting is an Asyncify sleep, so the core keeps reading the WebSocket meanwhile;
-// a signal that comes due interrupts the wait, and C runs its handler before going on.
+// setitimer(), and stdin. Waiting is an Asyncify sleep (with -pthread, the calling thread's
+// Atomics.wait), so the core keeps reading the WebSocket meanwhile; a signal that comes due
+// interrupts the wait, and C runs its handler before going on.
 
 import type { NbdHandle } from '../../web/core/handle.js';
 
@@ -194,10 +195,6 @@ export class Events {
       this.raise(SIGALRM);
     }, ms);
     // The timer as a whole number of ms: setTimeout never fires early, so neither does SIGALRM.
-  }
-
-  armed(): boolean {
-    return this.#timer !== undefined;
   }
 
   /** A signal is due: it is delivered when C next blocks or calls libnbd. */
