@@ -179,7 +179,9 @@ const HELP = `Usage: webnbd cc FILE.c [-o OUT.js] [EMCC-OPTIONS…]
 Compile a C program written for libnbd with emscripten against webnbd's port, so it runs in a
 browser's Web Worker. Writes OUT.js and OUT.wasm (default: FILE.js beside FILE.c), OUT.html, a
 page that runs the program (its ?arg=… are the program's arguments), and webnbd/, the runtime
-that page loads. Serve the folder over HTTP; no special headers are needed.
+that page loads. Serve the folder over HTTP; no special headers are needed, except with
+-pthread (threads): then the page must be cross-origin isolated (Cross-Origin-Opener-Policy:
+same-origin, Cross-Origin-Embedder-Policy: require-corp).
 
 In the browser, nbd_connect_unix takes the ws:// URL of a websockify bridge to the socket
 (websockify --unix-target=SOCKET, or webnbd bridge). Other options go to emcc (-O3, -DNAME=…).

@@ -146,7 +146,8 @@ command's standard input, and it exits with the program's status. Builds are cac
 
 In the browser there are no Unix sockets: where the program takes a socket (nbd_connect_unix),
 give the ws:// URL of a websockify bridge to it (websockify --unix-target=SOCKET). LIBNBD_DEBUG
-is passed on. Options before FILE.c: --emcc=OPTION (repeatable) goes to emcc.
+is passed on. Options before FILE.c: --emcc=OPTION (repeatable) goes to emcc; --emcc=-pthread
+builds a program with threads (the page is cross-origin isolated).
 `;
 
 async function runWasm(argv: string[], io: Io): Promise<number> {
