@@ -1,6 +1,7 @@
 // Programs with pthreads, built with -pthread: wasm/tests/threads.c (a handle per thread with
 // many commands in flight and its own poll() loop; one handle shared by threads, each with its
-// own last error) prints in Chromium, on a cross-origin isolated page, what it prints natively.
+// own last error; a thread in pause() while main returns) prints in Chromium, on a cross-origin
+// isolated page, what it prints natively.
 // Without -pthread, pthread_create fails and says how to get threads; a -pthread build on a page
 // that is not isolated stops with the reason.
 

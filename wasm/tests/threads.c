@@ -1,8 +1,9 @@
 /* Threads around libnbd, in the shape of libnbd's threaded-reads-and-writes example: several
  * threads, each with its own handle and many commands in flight (aio calls, its own poll()
  * loop on nbd_aio_get_fd), then several threads sharing one handle with blocking calls, each
- * checking its last error is its own. Built natively against libnbd and in the browser
- * against webnbd (with -pthread), it must print the same.
+ * checking its last error is its own, then a thread that waits for ever while main returns.
+ * Built natively against libnbd and in the browser against webnbd (with -pthread), it must
+ * print the same.
  * Usage: threads SOCKET   (an nbdkit memory 16M; in the browser, a bridge's URL)
  */
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libnbd.h>
 
@@ -146,6 +148,15 @@ shared_handle (void *arg)
   return job;
 }
 
+static void *
+wait_for_ever (void *arg)
+{
+  (void) arg;
+  for (;;)
+    pause ();
+  return NULL;
+}
+
 static void
 run (void *(*fn) (void *), struct job *jobs, const char *what)
 {
@@ -199,5 +210,11 @@ main (int argc, char *argv[])
   for (int i = 0; i < NR_THREADS; i++)
     printf ("thread %d: %s\n", i, jobs[i].error);
   nbd_close (nbd);
+
+  /* A thread that waits for ever does not keep the program from ending. */
+  pthread_t waiter;
+  pthread_create (&waiter, NULL, wait_for_ever, NULL);
+  usleep (100000);
+  printf ("main returns while a thread waits in pause()\n");
   return 0;
 }
