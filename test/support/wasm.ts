@@ -4,7 +4,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { compile } from '../../web/cli/cc.js';
@@ -22,11 +22,11 @@ export interface Ran {
   message?: string;
 }
 
-/** gcc -O2 SOURCE $(pkg-config --cflags --libs libnbd) */
-export async function buildNative(source: string): Promise<string> {
+/** gcc -O2 [EXTRA] SOURCE $(pkg-config --cflags --libs libnbd) */
+export async function buildNative(source: string, extra: string[] = []): Promise<string> {
   const out = join(dir, basename(source).replace(/\.c$/, ''));
   const flags = (await exec('pkg-config', ['--cflags', '--libs', 'libnbd'])).stdout.trim().split(/\s+/);
-  await exec('gcc', ['-O2', '-o', out, source, ...flags]);
+  await exec('gcc', ['-O2', ...extra, '-o', out, source, ...flags]);
   return out;
 }
 
@@ -44,7 +44,8 @@ export function runNative(bin: string, args: string[], stdin = ''): Promise<Ran>
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ stdout, stderr, status: code ?? (signal === 'SIGABRT' ? 134 : 1) }));
+    // Killed by a signal: 128 + its number, as a shell shows it (SIGABRT 134, SIGALRM 142).
+    child.on('close', (code, signal) => resolve({ stdout, stderr, status: code ?? 128 + (signal ? constants.signals[signal] : 0) }));
     child.stdin.end(stdin);
   });
 }

@@ -1,5 +1,6 @@
-// How fast the port's blocking calls are, against the same loops written in TypeScript on the
-// core, in the same Chromium, and natively with libnbd: wasm/bench/bench.c. A short run checks
+// How fast the port's blocking calls are (Asyncify, and -pthread's Atomics.wait), against the same
+// loops written in TypeScript on the core, in the same Chromium, and natively with libnbd:
+// wasm/bench/bench.c. A short run checks
 // it works; WEBNBD_BENCH=1 runs the full one and prints the table quoted in wasm/README.md.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -112,8 +113,8 @@ describe('benchmark', () => {
   });
 
   it('c-in-the-browser-against-typescript-and-native', async () => {
-    const [native, wasm, growable] = await Promise.all([
-      buildNative(BENCH), buildWasm(BENCH), buildWasm(BENCH, ['-sALLOW_MEMORY_GROWTH']),
+    const [native, wasm, growable, threaded] = await Promise.all([
+      buildNative(BENCH), buildWasm(BENCH), buildWasm(BENCH, ['-sALLOW_MEMORY_GROWTH']), buildWasm(BENCH, ['-pthread']),
     ]);
     const { socket, url } = await serveUnix(['memory', '64M']);
     const args = [String(N512), String(N64K)];
@@ -122,6 +123,7 @@ describe('benchmark', () => {
       ['TypeScript core, worker (websockify)', () => typescript(url)],
       ['C, webnbd wasm, Asyncify (websockify)', async () => parse((await runWasm(wasm, 'bench', [url, ...args])).stdout)],
       ['C, same, -sALLOW_MEMORY_GROWTH', async () => parse((await runWasm(growable, 'bench', [url, ...args])).stdout)],
+      ['C, -pthread: main in a pthread, Atomics.wait (websockify)', async () => parse((await runWasm(threaded, 'bench', [url, ...args])).stdout)],
     ];
     const rows: Record<string, Row> = {};
     for (let round = 0; round < (FULL ? 3 : 1); round++) {

@@ -646,7 +646,6 @@ extern int64_t nbd_aio_block_status (struct nbd_handle *h, uint64_t count,
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS 1
 
-/* In webnbd this fails with ENOTSUP: webnbd has no file descriptor to poll: use nbd_poll. */
 extern int nbd_aio_get_fd (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_GET_FD 1
@@ -655,12 +654,10 @@ extern unsigned nbd_aio_get_direction (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_GET_DIRECTION 1
 
-/* In webnbd this fails with ENOTSUP: webnbd has no file descriptor to poll: use nbd_poll. */
 extern int nbd_aio_notify_read (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_NOTIFY_READ 1
 
-/* In webnbd this fails with ENOTSUP: webnbd has no file descriptor to poll: use nbd_poll. */
 extern int nbd_aio_notify_write (struct nbd_handle *h)
     LIBNBD_ATTRIBUTE_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_NOTIFY_WRITE 1

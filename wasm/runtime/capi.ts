@@ -86,7 +86,6 @@ const unsupported = (c: string, ret: string, params: string[], why: string): CFu
 
 const NO_SOCKETS = 'a browser has no sockets: connect through a websockify bridge (nbd_connect_uri with nbd+ws://, or nbd_connect_unix with the ws:// URL of a bridge)';
 const NO_PROCESSES = 'a browser cannot run a server as a subprocess: run it elsewhere and connect through a websockify bridge';
-const NO_FD = 'webnbd has no file descriptor to poll: use nbd_poll';
 
 /** Every C function of libnbd 1.14's <libnbd.h>, in its order. */
 const LIBNBD_1_14: readonly CFunction[] = [
@@ -195,10 +194,10 @@ const LIBNBD_1_14: readonly CFunction[] = [
   core('aioCache', ['count', 'offset']),
   core('aioZero', ['count', 'offset']),
   core('aioBlockStatus', ['count', 'offset']),
-  unsupported('nbd_aio_get_fd', 'int', [], NO_FD),
+  shim('nbd_aio_get_fd', 'int'),
   shim('nbd_aio_get_direction', 'unsigned'),
-  unsupported('nbd_aio_notify_read', 'int', [], NO_FD),
-  unsupported('nbd_aio_notify_write', 'int', [], NO_FD),
+  shim('nbd_aio_notify_read', 'int'),
+  shim('nbd_aio_notify_write', 'int'),
   core('aioIsCreated'),
   core('aioIsConnecting'),
   core('aioIsNegotiating'),

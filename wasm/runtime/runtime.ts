@@ -11,6 +11,7 @@ import * as P from '../../web/core/protocol.js';
 import type { Transports } from '../../web/core/transport.js';
 import type * as T from '../../web/core/types.js';
 import { BY_NAME, type CFunction } from './capi.js';
+import { Events } from './events.js';
 
 /** What the runtime needs of an emscripten module. */
 export interface EmModule {
@@ -25,7 +26,7 @@ export interface RuntimeHost {
   transports: Transports;
   /** The program wrote to stdout (1) or stderr (2). */
   write(fd: 1 | 2, bytes: Uint8Array): void;
-  /** The program wants stdin: call `runtime.stdin()` with a chunk, or null at the end. */
+  /** The program wants stdin: call `runtime.events.stdin()` with a chunk, or null at the end. */
   wantStdin(): void;
 }
 
@@ -94,16 +95,16 @@ export class Runtime {
   #nextToken = 1;
   #functions = new Map<number, CFunction>();
   #interned = new Map<string, number>();
-  #lastError: NbdError | null = null;
-  #errorString = 0;
-  #stdin: Uint8Array[] = [];
-  #stdinEnded = false;
-  #stdinWaiters: (() => void)[] = [];
-  #stdinAsked = false;
+  /** libnbd's last error, per thread (C passes pthread_self; one thread without -pthread). */
+  #errors = new Map<number, { error: NbdError; string: number }>();
+  /** Descriptors, timeouts and signals (events.ts). */
+  readonly events: Events = new Events({
+    handle: (id) => { const e = this.#handles.get(id); return e && !e.closed ? e.nbd : undefined; },
+    handles: () => [...this.#handles.values()].filter((e) => !e.closed).map((e) => e.nbd),
+    wantStdin: () => this.#host.wantStdin(),
+  });
 
-  constructor(host: RuntimeHost) {
-    this.#host = host;
-  }
+  constructor(host: RuntimeHost) { this.#host = host; }
 
   get #mem(): EmModule {
     if (!this.#m) throw new Error('webnbd: the runtime has no module yet');
@@ -134,6 +135,7 @@ export class Runtime {
     if (e.debug) this.#free(e, e.debug);
     e.debug = null;
     e.closed = true;
+    this.events.forget(id);
   }
 
   #entry(id: number): Entry {
@@ -155,7 +157,7 @@ export class Runtime {
 
   // ---- calls ----
 
-  call(id: number, name: number, args: number, ret: number): number {
+  call(id: number, name: number, args: number, ret: number, thread = 0): number {
     const f = this.#fn(name);
     const e = this.#entry(id);
     const regs: Reg[] = [];
@@ -165,11 +167,11 @@ export class Runtime {
       this.#store(f, value, ret);
       return 0;
     } catch (err) {
-      return this.#failed(e, f.c, err, regs);
+      return this.#failed(e, f.c, err, regs, thread);
     }
   }
 
-  async callAsync(id: number, name: number, args: number, ret: number): Promise<number> {
+  async callAsync(id: number, name: number, args: number, ret: number, thread = 0): Promise<number> {
     const f = this.#fn(name);
     const e = this.#entry(id);
     const regs: Reg[] = [];
@@ -185,28 +187,28 @@ export class Runtime {
       this.#store(f, value, ret);
       return 0;
     } catch (err) {
-      return this.#failed(e, f.c, err, regs);
+      return this.#failed(e, f.c, err, regs, thread);
     }
   }
 
   /** After a sync command with mid-command callbacks: retire it, with C's verdict applied. */
-  finish(id: number, name: number, cookie: number): number {
+  finish(id: number, name: number, cookie: number, thread = 0): number {
     const f = this.#fn(name);
     const e = this.#entry(id);
     try {
       this.#retire(e, cookie);
       return 0;
     } catch (err) {
-      return this.#failed(e, f.c, err, []);
+      return this.#failed(e, f.c, err, [], thread);
     }
   }
 
-  #failed(e: Entry, context: string, err: unknown, regs: Reg[]): number {
+  #failed(e: Entry, context: string, err: unknown, regs: Reg[], thread: number): number {
     // libnbd frees the callbacks of a call that fails, also when it failed before using them.
     for (const r of regs) this.#free(e, r);
     const ne = err instanceof NbdError ? err.withContext(context)
       : new NbdError(errno.EINVAL, context, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-    this.#setLastError(ne);
+    this.#setLastError(ne, thread);
     return -1;
   }
 
@@ -223,6 +225,10 @@ export class Runtime {
       case 'nbd_connect_tcp':
       case 'nbd_aio_connect_tcp':
         return nbd[f.c === 'nbd_connect_tcp' ? 'connectWebsocket' : 'aioConnectWebsocket']!.call(e.nbd, tcpUrl(f.c, args[0] as string, args[1] as string));
+      case 'nbd_connect_uri':
+      case 'nbd_aio_connect_uri': // a bridge's own URL, as nbd_connect_unix takes it, is an NBD URI here
+        args[0] = (args[0] as string).replace(/^(wss?):\/\//i, (_, s: string) => (s.toLowerCase() === 'wss' ? 'nbds+wss://' : 'nbd+ws://'));
+        break;
       case 'nbd_set_debug_callback':
         if (e.debug) this.#free(e, e.debug);
         e.debug = regs[0] ?? null;
@@ -436,7 +442,7 @@ export class Runtime {
   #string(ptr: number): string {
     const heap = this.#mem.HEAPU8;
     const end = heap.indexOf(0, ptr);
-    return utf8.decode(heap.subarray(ptr, end < 0 ? heap.length : end));
+    return utf8.decode(heap.slice(ptr, end < 0 ? heap.length : end)); // a copy: -pthread memory is shared
   }
 
   /** A malloc'd C string; the caller (C) frees it. */
@@ -508,26 +514,27 @@ export class Runtime {
     ev.done?.(r, error);
   }
 
-  // ---- errors (libnbd's per-thread last error; a worker is one thread) ----
+  // ---- errors (libnbd's per-thread last error) ----
 
-  #setLastError(e: NbdError): void {
-    this.#lastError = e;
-    if (this.#errorString) this.#mem._free(this.#errorString);
-    this.#errorString = 0;
+  #setLastError(error: NbdError, thread: number): void {
+    const old = this.#errors.get(thread);
+    if (old?.string) this.#mem._free(old.string);
+    this.#errors.set(thread, { error, string: 0 });
   }
 
-  setError(context: number, errnum: number, detail: number): void {
-    this.#setLastError(new NbdError(errnum, this.#string(context), this.#string(detail)));
+  setError(context: number, errnum: number, detail: number, thread = 0): void {
+    this.#setLastError(new NbdError(errnum, this.#string(context), this.#string(detail)), thread);
   }
 
-  getError(): number {
-    if (!this.#lastError) return 0;
-    if (!this.#errorString) this.#errorString = this.#cString(this.#lastError.message);
-    return this.#errorString;
+  getError(thread = 0): number {
+    const last = this.#errors.get(thread);
+    if (!last) return 0;
+    if (!last.string) last.string = this.#cString(last.error.message);
+    return last.string;
   }
 
-  getErrno(): number {
-    return this.#lastError?.errno ?? 0;
+  getErrno(thread = 0): number {
+    return this.#errors.get(thread)?.error.errno ?? 0;
   }
 
   // ---- what C programs expect around libnbd ----
@@ -541,44 +548,9 @@ export class Runtime {
   write(fd: number, bytes: Uint8Array): void {
     this.#host.write(fd === 2 ? 2 : 1, bytes);
   }
-
-  /** More of stdin from the host; null at its end. */
-  stdin(chunk: Uint8Array | null): void {
-    if (chunk === null) this.#stdinEnded = true;
-    else if (chunk.length) this.#stdin.push(chunk);
-    this.#stdinAsked = false;
-    for (const w of this.#stdinWaiters.splice(0)) w();
-  }
-
-  stdinReady(): boolean {
-    return this.#stdin.length > 0 || this.#stdinEnded;
-  }
-
-  waitStdin(): Promise<void> {
-    if (this.stdinReady()) return Promise.resolve();
-    if (!this.#stdinAsked) {
-      this.#stdinAsked = true;
-      this.#host.wantStdin();
-    }
-    return new Promise((resolve) => this.#stdinWaiters.push(resolve));
-  }
-
-  /** Copy what stdin has into `dest`; 0 only at the end of stdin. */
-  readStdin(dest: Uint8Array): number {
-    let n = 0;
-    while (n < dest.length && this.#stdin.length) {
-      const c = this.#stdin[0]!;
-      const k = Math.min(c.length, dest.length - n);
-      dest.set(c.subarray(0, k), n);
-      n += k;
-      if (k === c.length) this.#stdin.shift();
-      else this.#stdin[0] = c.subarray(k);
-    }
-    return n;
-  }
 }
 
-/** nbd_connect_unix in a browser: the "socket" is the URL of a websockify bridge to it. */
+/** nbd_connect_unix in a browser: the socket is the URL of a websockify bridge to it. */
 function bridgeUrl(context: string, path: string): string {
   if (/^wss?:\/\//i.test(path)) return path;
   throw new NbdError(errno.ENOTSUP, context,

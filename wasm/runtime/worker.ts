@@ -22,6 +22,7 @@ interface Program extends EmModule {
 }
 
 let runtime: Runtime | null = null;
+let program = '';
 let exited = false;
 
 function exit(status: number, message?: string): void {
@@ -37,7 +38,10 @@ function ended(e: unknown): void {
     exit((e as { status: number }).status);
     return;
   }
-  exit(134, `the program crashed: ${e instanceof Error ? e.message : String(e)}`);
+  const text = e instanceof Error ? e.message : String(e);
+  const why = reason(e);
+  if (why !== text) exit(1, `cannot start ${program}: ${why}`);
+  else exit(134, `the program crashed: ${text}`);
 }
 
 scope.addEventListener('unhandledrejection', (e) => {
@@ -49,7 +53,25 @@ scope.addEventListener('error', (e) => {
   ended(e.error ?? e.message);
 });
 
+/** Why a program could not load or start; a -pthread build needs shared memory, which needs isolation. */
+function reason(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  if (/SharedArrayBuffer|shared/i.test(text) && !(self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
+    return 'it was compiled with -pthread, and threads need a cross-origin isolated page (serve it with '
+      + "the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)";
+  }
+  return text;
+}
+
+/** Why a program that exited did: a signal's default action, or a wait that could never end. */
+function why(rt: Runtime): string | undefined {
+  const ev = rt.events;
+  if (ev.killedBy) return `killed by signal ${ev.killedBy}${ev.killedBy === 14 ? ' (SIGALRM, Alarm clock)' : ''}`;
+  return ev.stuck || undefined;
+}
+
 async function run(m: ToProgram & { t: 'run' }): Promise<void> {
+  program = m.program;
   const rt = (runtime = new Runtime({
     transports: browserTransports,
     write: (fd, data) => post({ t: 'out', fd, data }, [data.buffer]),
@@ -62,7 +84,7 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
   try {
     factory = ((await import(/* @vite-ignore */ m.program)) as { default: typeof factory }).default;
   } catch (e) {
-    exit(1, `cannot load ${m.program}: ${e instanceof Error ? e.message : String(e)}`);
+    exit(1, `cannot load ${m.program}: ${reason(e)}`);
     return;
   }
   const opts: Record<string, unknown> = {
@@ -72,12 +94,12 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
     locateFile: (path: string) => new URL(path, m.program).href,
     print: out(1),
     printErr: out(2),
-    onExit: (status: number) => exit(status),
+    onExit: (status: number) => exit(status, why(rt)),
     onAbort: (what: unknown) => exit(134, `the program aborted${what ? `: ${String(what)}` : ''}`),
   };
   opts.preRun = [() => Object.assign((opts as unknown as Program).ENV, m.env)];
   const mod = await factory(opts).catch((e: unknown) => {
-    exit(1, `cannot start ${m.program}: ${e instanceof Error ? e.message : String(e)}`);
+    exit(1, `cannot start ${m.program}: ${reason(e)}`);
     return null;
   });
   if (!mod) return;
@@ -101,5 +123,5 @@ async function run(m: ToProgram & { t: 'run' }): Promise<void> {
 scope.addEventListener('message', (ev) => {
   const m = ev.data;
   if (m.t === 'run') void run(m);
-  else if (m.t === 'stdin') runtime?.stdin(m.data);
+  else if (m.t === 'stdin') runtime?.events.stdin(m.data);
 });

@@ -781,27 +781,6 @@ nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd
 }
 
 int
-nbd_aio_get_fd (struct nbd_handle *h)
-{
-  webnbd_unsupported (h, "nbd_aio_get_fd", "webnbd has no file descriptor to poll: use nbd_poll");
-  return -1;
-}
-
-int
-nbd_aio_notify_read (struct nbd_handle *h)
-{
-  webnbd_unsupported (h, "nbd_aio_notify_read", "webnbd has no file descriptor to poll: use nbd_poll");
-  return -1;
-}
-
-int
-nbd_aio_notify_write (struct nbd_handle *h)
-{
-  webnbd_unsupported (h, "nbd_aio_notify_write", "webnbd has no file descriptor to poll: use nbd_poll");
-  return -1;
-}
-
-int
 nbd_aio_is_created (struct nbd_handle *h)
 {
   const uint64_t *a = NULL;

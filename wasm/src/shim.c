@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include "libnbd.h"
 #include "webnbd.h"
@@ -19,7 +20,7 @@ _Static_assert (sizeof (struct webnbd_event) == 48, "runtime.ts reads this layou
 
 struct nbd_handle {
   int id;                       /* the runtime's handle */
-  int dispatching;              /* running callbacks now: a nested call must not start again */
+  int dispatching;              /* the thread running its callbacks (+1): a nested call must not start again */
   uintptr_t private_data;
   uint32_t uri_allow_transports;
   int uri_allow_tls;
@@ -59,7 +60,7 @@ from_linux (int e)
 static void
 set_error (const char *context, int errnum, const char *detail)
 {
-  webnbd_js_set_error (context, to_linux (errnum), detail);
+  webnbd_js_set_error (context, to_linux (errnum), detail, WEBNBD_THREAD);
   errno = errnum;
 }
 
@@ -72,9 +73,9 @@ dispatch (struct nbd_handle *h)
 {
   struct webnbd_event ev;
 
-  if (h->dispatching)
+  if (h->dispatching == WEBNBD_THREAD + 1)
     return;
-  h->dispatching = 1;
+  h->dispatching = WEBNBD_THREAD + 1;
   while (webnbd_js_next_event (h->id, &ev)) {
     int r = 0;
     ev.error = from_linux (ev.error);
@@ -116,17 +117,24 @@ int
 webnbd_invoke (struct nbd_handle *h, const char *name, const uint64_t *args, int async,
                int64_t *ret)
 {
-  int s = async ? webnbd_js_call_async (h->id, name, args, ret)
-                : webnbd_js_call (h->id, name, args, ret);
+  int s;
+
+  webnbd_signals ();            /* signals due run when the program calls libnbd */
+  s = async ? webnbd_js_call_async (h->id, name, args, ret, WEBNBD_THREAD)
+    : webnbd_js_call (h->id, name, args, ret, WEBNBD_THREAD);
+  while (s == WEBNBD_INTERRUPTED) {
+    webnbd_signals ();          /* as natively, inside the call's wait; then it goes on waiting */
+    s = webnbd_js_resume (WEBNBD_THREAD);
+  }
   dispatch (h);
   /* 1: a sync command with chunk or extent callbacks, whose verdict needed them to run. */
   if (s == 1) {
-    s = webnbd_js_finish (h->id, name, (uint32_t) *ret);
+    s = webnbd_js_finish (h->id, name, (uint32_t) *ret, WEBNBD_THREAD);
     *ret = 0;
     dispatch (h);
   }
   if (s == -1)
-    errno = from_linux (webnbd_js_get_errno ());
+    errno = from_linux (webnbd_js_get_errno (WEBNBD_THREAD));
   return s;
 }
 
@@ -171,13 +179,13 @@ nbd_close (struct nbd_handle *h)
 const char *
 nbd_get_error (void)
 {
-  return webnbd_js_get_error ();
+  return webnbd_js_get_error (WEBNBD_THREAD);
 }
 
 int
 nbd_get_errno (void)
 {
-  return from_linux (webnbd_js_get_errno ());
+  return from_linux (webnbd_js_get_errno (WEBNBD_THREAD));
 }
 
 /* ---- What only C has ---- */
@@ -226,11 +234,42 @@ nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
   return 0;
 }
 
+/* ---- The handle's descriptor, for the program's own poll() or select() (events.c) ----
+ * Not a socket: poll() on it sleeps until the core has read more from the WebSocket (POLLIN)
+ * since the last nbd_aio_notify_read; it is always writable, as the WebSocket queues what is sent.
+ */
+
+int
+nbd_aio_get_fd (struct nbd_handle *h)
+{
+  if (nbd_aio_is_created (h) == 1 || nbd_aio_is_dead (h) == 1 || nbd_aio_is_closed (h) == 1) {
+    set_error ("nbd_aio_get_fd", EINVAL, "connection is not in a connected state");
+    return -1;
+  }
+  return WEBNBD_FD_BASE + h->id;
+}
+
 unsigned
 nbd_aio_get_direction (struct nbd_handle *h)
 {
-  (void) h;
-  return 0;                     /* there is no file descriptor to wait on */
+  return webnbd_js_direction (h->id);
+}
+
+int
+nbd_aio_notify_read (struct nbd_handle *h)
+{
+  webnbd_signals ();
+  webnbd_js_notify (h->id);
+  dispatch (h);                 /* completion callbacks run here, as in libnbd */
+  return 0;
+}
+
+int
+nbd_aio_notify_write (struct nbd_handle *h)
+{
+  webnbd_signals ();
+  dispatch (h);
+  return 0;
 }
 
 int
@@ -327,8 +366,53 @@ pclose (FILE *fp)
 
 extern int main (int argc, char *argv[]);
 
+#ifdef __EMSCRIPTEN_PTHREADS__
+/* With -pthread, main runs in a thread of its own, so that the worker's thread stays free to
+ * host the runtime (library.js): C blocks there with Atomics.wait, never on the worker's thread.
+ */
+static int main_argc;
+static char **main_argv;
+
+static void *
+main_thread (void *arg)
+{
+  (void) arg;
+  exit (main (main_argc, main_argv));
+}
+
+void
+webnbd_start (int argc, char *argv[])
+{
+  pthread_t t;
+  pthread_attr_t attr;
+  int err;
+
+  main_argc = argc;
+  main_argv = argv;
+  pthread_attr_init (&attr);
+  pthread_attr_setstacksize (&attr, 8 * 1024 * 1024);  /* glibc's default main stack */
+  err = pthread_create (&t, &attr, main_thread, NULL);
+  if (err) {
+    fprintf (stderr, "webnbd: cannot start main's thread: %s\n", strerror (err));
+    exit (EXIT_FAILURE);
+  }
+}
+#else
 void
 webnbd_start (int argc, char *argv[])
 {
   exit (main (argc, argv));
 }
+
+/* Without -pthread there are no threads: say how to get them rather than only EAGAIN. */
+int
+pthread_create (pthread_t *restrict t, const pthread_attr_t *restrict attr,
+                void *(*start) (void *), void *restrict arg)
+{
+  (void) t; (void) attr; (void) start; (void) arg;
+  fprintf (stderr, "webnbd: pthread_create: this program was compiled without threads: compile it "
+           "with -pthread (webnbd cc FILE.c -pthread, or webnbd run-wasm --emcc=-pthread FILE.c) "
+           "and run it on a cross-origin isolated page\n");
+  return EAGAIN;
+}
+#endif

@@ -43,14 +43,44 @@ enum {
 /* Imports, defined in library.js. */
 extern int webnbd_js_create (void);
 extern void webnbd_js_close (int id);
-extern int webnbd_js_call (int id, const char *name, const uint64_t *args, int64_t *ret);
-extern int webnbd_js_call_async (int id, const char *name, const uint64_t *args, int64_t *ret);
-extern int webnbd_js_finish (int id, const char *name, uint32_t cookie);
+extern int webnbd_js_call (int id, const char *name, const uint64_t *args, int64_t *ret, int thread);
+extern int webnbd_js_call_async (int id, const char *name, const uint64_t *args, int64_t *ret, int thread);
+extern int webnbd_js_finish (int id, const char *name, uint32_t cookie, int thread);
 extern int webnbd_js_next_event (int id, struct webnbd_event *ev);
 extern void webnbd_js_event_done (int id, int token, int r, int error);
-extern void webnbd_js_set_error (const char *context, int errnum, const char *detail);
-extern const char *webnbd_js_get_error (void);
-extern int webnbd_js_get_errno (void);
+extern void webnbd_js_set_error (const char *context, int errnum, const char *detail, int thread);
+extern const char *webnbd_js_get_error (int thread);
+extern int webnbd_js_get_errno (int thread);
 extern char *webnbd_js_hexdump (const void *buf, size_t len);
+extern int webnbd_js_resume (int thread);
+extern unsigned webnbd_js_direction (int id);
+extern void webnbd_js_notify (int id);
+extern int webnbd_js_ready (int fd, int events);
+extern int webnbd_js_wait (double ms, int flags);   /* WEBNBD_WAIT_* */
+extern void webnbd_js_set_timer (double ms, double interval, double old[2]);
+extern void webnbd_js_get_timer (double cur[2]);
+extern int webnbd_js_take_signal (void);
+extern void webnbd_js_killed (int sig);
+extern void webnbd_js_stuck (const char *why);
+
+/* Events (events.c, wasm/runtime/events.ts). nbd_aio_get_fd's descriptors are WEBNBD_FD_BASE
+ * plus the handle's id; webnbd_js_ready adds WEBNBD_LIVE to revents when waiting may still
+ * make the descriptor ready; webnbd_js_call_async returns WEBNBD_INTERRUPTED when a signal
+ * came due while it slept.
+ */
+#define WEBNBD_FD_BASE 512
+#define WEBNBD_LIVE 0x10000
+#define WEBNBD_INTERRUPTED 2
+#define WEBNBD_WAIT_STDIN 1     /* webnbd_js_wait also ends when stdin arrives */
+#define WEBNBD_WAIT_HANDLES 2   /* … or when a handle makes progress */
+
+/* The thread whose last error a call sets or reads (libnbd's errors are per thread). */
+#ifdef __EMSCRIPTEN_PTHREADS__
+#include <pthread.h>
+#define WEBNBD_THREAD ((int) pthread_self ())
+#else
+#define WEBNBD_THREAD 0
+#endif
+extern int webnbd_signals (void);
 
 #endif /* WEBNBD_H */

@@ -1,5 +1,5 @@
 /* What differs in the browser, as a C program sees it: connecting by a websockify bridge's URL
- * (in place of a Unix socket, host and port, or an nbd+ws:// URI), ENOTSUP for what needs
+ * (in place of a Unix socket, host and port, or an NBD URI), ENOTSUP for what needs
  * processes or sockets, popen of anything but "hexdump -C", and main's status after sleeping.
  * Usage: browser URL HOST PORT   (a websockify bridge to nbdkit memory 1M, and its host and port)
  */
@@ -62,6 +62,7 @@ main (int argc, char *argv[])
   printf ("size by tcp: %" PRIi64 "\n", size_via ("tcp", argv[2], argv[3]));
   snprintf (uri, sizeof uri, "nbd+ws://%s:%s/", argv[2], argv[3]);
   printf ("size by uri: %" PRIi64 "\n", size_via ("uri", uri, NULL));
+  printf ("size by the bridge's URL as a URI: %" PRIi64 "\n", size_via ("uri", argv[1], NULL));
 
   errno = 0;
   fp = popen ("ls /", "r");

@@ -20,18 +20,25 @@ const WASM = join(ROOT, 'wasm');
 export const RUNTIME = join(ROOT, 'build');
 
 /** The port's C files, compiled once per version of them into the cache (portObjects). */
-const PORT_SOURCES = ['shim.c', 'calls.c'];
+const PORT_SOURCES = ['shim.c', 'calls.c', 'events.c'];
 
 /** What every program is compiled and linked with; see wasm/README.md for why each is there. */
 export const EMCC_FLAGS = [
   '-I', join(WASM, 'include'),
   '--js-library', join(WASM, 'src/library.js'),
-  '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","wasi_snapshot_preview1.fd_read"]',
+  '-sASYNCIFY', '-sASYNCIFY_IMPORTS=["webnbd_js_call_async","webnbd_js_resume","webnbd_js_wait","wasi_snapshot_preview1.fd_read"]',
   '-sASYNCIFY_STACK_SIZE=65536',
   '-sMODULARIZE', '-sEXPORT_ES6', '-sEXPORT_NAME=webnbdProgram', '-sENVIRONMENT=web,worker',
   '-sEXIT_RUNTIME', '-sEXPORTED_FUNCTIONS=["_webnbd_start","_main","_malloc","_free"]',
   '-sEXPORTED_RUNTIME_METHODS=["ENV"]', '-sDEFAULT_LIBRARY_FUNCS_TO_INCLUDE=["$ENV"]', '-sINITIAL_MEMORY=134217728',
 ];
+
+/** -pthread among the options: a threaded build, without Asyncify (wasm/README.md, "Threads"). */
+export const threaded = (extra: readonly string[]): boolean => extra.some((a) => a === '-pthread' || /^-sUSE_PTHREADS(=1)?$/.test(a));
+
+/** The flags for a build with these extra options. */
+const flagsFor = (extra: readonly string[]): string[] =>
+  threaded(extra) ? EMCC_FLAGS.filter((f) => !f.startsWith('-sASYNCIFY')) : [...EMCC_FLAGS];
 
 export interface Built {
   /** The program's .js; its .wasm is beside it. */
@@ -68,7 +75,7 @@ function inputs(source: string | null, extra: string[]): Buffer[] {
   for (const dir of [join(WASM, 'src'), join(WASM, 'include')]) {
     for (const f of readdirSync(dir).sort()) out.push(Buffer.from(f), readFileSync(join(dir, f)));
   }
-  out.push(Buffer.from(JSON.stringify([...EMCC_FLAGS, ...extra])));
+  out.push(Buffer.from(JSON.stringify([...flagsFor(extra), ...extra])));
   return out;
 }
 
@@ -98,16 +105,17 @@ async function cached(dir: string, build: (tmp: string) => Promise<void>): Promi
   }
 }
 
-/** shim.c and calls.c as objects: the same for every program, so compiled once. */
-async function portObjects(): Promise<string[]> {
+/** The port's C files as objects: the same for every program, so compiled once (twice with -pthread). */
+async function portObjects(threads: boolean): Promise<string[]> {
   const hash = createHash('sha256');
-  for (const b of inputs(null, [])) hash.update(b);
+  const opts = threads ? ['-pthread'] : [];
+  for (const b of inputs(null, opts)) hash.update(b);
   const dir = join(cacheDir(), `port-${hash.digest('hex').slice(0, 24)}`);
   const objects = PORT_SOURCES.map((f) => join(dir, f.replace(/\.c$/, '.o')));
   if (!existsSync(dir)) {
     await cached(dir, async (tmp) => {
       const results = await Promise.all(PORT_SOURCES.map((f) =>
-        run('emcc', ['-O2', '-c', '-I', join(WASM, 'include'), join(WASM, 'src', f), '-o', join(tmp, f.replace(/\.c$/, '.o'))], EMCC_ENV())));
+        run('emcc', ['-O2', ...opts, '-c', '-I', join(WASM, 'include'), join(WASM, 'src', f), '-o', join(tmp, f.replace(/\.c$/, '.o'))], EMCC_ENV())));
       const failed = results.find((r) => r.code !== 0);
       if (failed) throw new CompileError('cc: emcc failed on the port itself (wasm/src)', failed.output);
     });
@@ -128,9 +136,9 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
   const dir = join(cacheDir(), key);
   const js = join(dir, `${name}.js`);
   if (existsSync(js)) return { js, cached: true };
-  const objects = await portObjects();
+  const objects = await portObjects(threaded(extra));
   await cached(dir, async (tmp) => {
-    const { code, output } = await run('emcc', ['-O2', resolve(source), ...objects, ...EMCC_FLAGS, ...extra, '-o', join(tmp, `${name}.js`)], EMCC_ENV());
+    const { code, output } = await run('emcc', ['-O2', resolve(source), ...objects, ...flagsFor(extra), ...extra, '-o', join(tmp, `${name}.js`)], EMCC_ENV());
     if (code !== 0) throw new CompileError(`cc: emcc failed on ${source}`, output);
   });
   return { js, cached: false };
@@ -140,7 +148,7 @@ export async function compile(source: string, extra: string[] = []): Promise<Bui
 export function runtimeFiles(): string[] {
   const list = (sub: string) => readdirSync(join(RUNTIME, sub)).filter((f) => f.endsWith('.js')).map((f) => `${sub}/${f}`);
   if (!existsSync(join(RUNTIME, 'wasm/runtime/worker.js'))) throw new UsageError("cc: the runtime is not built: run 'npx tsc -b' in the webnbd checkout");
-  return [...list('web/core'), ...list('web/core/format'), ...list('web/core/handle'), 'web/browser/ws-transport.js', ...['capi', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
+  return [...list('web/core'), ...list('web/core/format'), ...list('web/core/handle'), 'web/browser/ws-transport.js', ...['capi', 'events', 'run', 'runtime', 'worker'].map((f) => `wasm/runtime/${f}.js`)];
 }
 
 /** A page that runs the program: ?arg=…&arg=… become its arguments. */
@@ -171,7 +179,9 @@ const HELP = `Usage: webnbd cc FILE.c [-o OUT.js] [EMCC-OPTIONS…]
 Compile a C program written for libnbd with emscripten against webnbd's port, so it runs in a
 browser's Web Worker. Writes OUT.js and OUT.wasm (default: FILE.js beside FILE.c), OUT.html, a
 page that runs the program (its ?arg=… are the program's arguments), and webnbd/, the runtime
-that page loads. Serve the folder over HTTP; no special headers are needed.
+that page loads. Serve the folder over HTTP; no special headers are needed, except with
+-pthread (threads): then the page must be cross-origin isolated (Cross-Origin-Opener-Policy:
+same-origin, Cross-Origin-Embedder-Policy: require-corp).
 
 In the browser, nbd_connect_unix takes the ws:// URL of a websockify bridge to the socket
 (websockify --unix-target=SOCKET, or webnbd bridge). Other options go to emcc (-O3, -DNAME=…).
@@ -210,9 +220,10 @@ async function runCc(argv: string[], io: Io): Promise<number> {
   const from = built.js.replace(/\.js$/, '');
   mkdirSync(dir, { recursive: true });
   // emcc names the .wasm inside the .js after the file it wrote; keep that name.
-  const js = readFileSync(`${from}.js`, 'utf8').replaceAll(`${basename(from)}.wasm`, `${name}.wasm`);
+  const js = readFileSync(`${from}.js`, 'utf8').replaceAll(`${basename(from)}.wasm`, `${name}.wasm`).replaceAll(`${basename(from)}.worker.js`, `${name}.worker.js`);
   writeFileSync(target, js);
   cpSync(`${from}.wasm`, join(dir, `${name}.wasm`));
+  if (existsSync(`${from}.worker.js`)) cpSync(`${from}.worker.js`, join(dir, `${name}.worker.js`)); // -pthread's
   for (const f of files) cpSync(join(RUNTIME, f), join(dir, 'webnbd', f));
   writeFileSync(join(dir, `${name}.html`), loaderPage(name, './webnbd'));
   return 0;

@@ -52,6 +52,9 @@ export function serve(programDir: string): Promise<{ server: Server; origin: str
       res.end();
       return;
     }
+    // Cross-origin isolated, so that programs built with -pthread get SharedArrayBuffer.
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     (file === null ? Promise.resolve(Buffer.from(PAGE)) : readFile(file)).then((data) => {
       res.setHeader('Content-Type', TYPES[file === null ? '.html' : extname(file)] ?? 'application/octet-stream');
       res.end(data);
@@ -143,7 +146,8 @@ command's standard input, and it exits with the program's status. Builds are cac
 
 In the browser there are no Unix sockets: where the program takes a socket (nbd_connect_unix),
 give the ws:// URL of a websockify bridge to it (websockify --unix-target=SOCKET). LIBNBD_DEBUG
-is passed on. Options before FILE.c: --emcc=OPTION (repeatable) goes to emcc.
+is passed on. Options before FILE.c: --emcc=OPTION (repeatable) goes to emcc; --emcc=-pthread
+builds a program with threads (the page is cross-origin isolated).
 `;
 
 async function runWasm(argv: string[], io: Io): Promise<number> {
