@@ -40,6 +40,8 @@ export interface PoolOptions {
    * connection unless the server says `can_multi_conn`.
    */
   readOnlyMultiConn?: boolean;
+  /** Connection 0, already open (the factory then makes connections 1 to N-1). */
+  first?: PoolHandle;
   /** Abandons opening: connections made so far are closed, the promise rejects with ECANCELED. */
   signal?: T.SignalLike;
 }
@@ -97,7 +99,7 @@ export class NbdPool<H extends PoolHandle = PoolHandle> {
     const want = Math.max(1, Math.floor(o.connections));
     const cancelled = () => new NbdError(errno.ECANCELED, 'nbd_pool', 'opening the connections was cancelled');
     if (o.signal?.aborted) throw cancelled();
-    const first = await factory(0).catch((e: unknown) => { throw named(0, e); });
+    const first = (o.first as H | undefined) ?? await factory(0).catch((e: unknown) => { throw named(0, e); });
     const handles: H[] = [first];
     try {
       if (o.signal?.aborted) throw cancelled();
