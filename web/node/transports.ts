@@ -1,7 +1,7 @@
 // Node transports: TCP and Unix sockets (node:net) and WebSockets to a websockify bridge (ws).
 
 import net from 'node:net';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { NbdError, errno, errnoFromName } from '../core/errors.js';
 import type { Target, Transport, TransportEvents, Transports } from '../core/transport.js';
 
@@ -17,15 +17,19 @@ const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b
 const READ_BUFFER = 256 * 1024;
 
 /** Socket options that make `ev.data` receive every read, in a buffer of the transport's own. */
-const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => ({
-  onread: {
-    buffer: new Uint8Array(READ_BUFFER),
-    callback: (n: number, b: Uint8Array) => {
-      ev.data(b.subarray(0, n));
-      return true; // never pause
+const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => {
+  const own = new Uint8Array(READ_BUFFER);
+  return {
+    onread: {
+      // The next read goes straight into a read payload's destination when the handle has one.
+      buffer: () => ev.into?.() ?? own,
+      callback: (n: number, b: Uint8Array) => {
+        ev.data(b.subarray(0, n));
+        return true; // never pause
+      },
     },
-  },
-});
+  };
+};
 
 /** A stream socket. Writes made in one tick go out together (cork until the next tick). */
 function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): Transport {
@@ -72,8 +76,36 @@ function socketTransport(sock: net.Socket, where: string, ev: TransportEvents): 
   };
 }
 
-/** A WebSocket to a websockify bridge, which carries the NBD byte stream in binary messages. */
+/** ws, loaded on first use: commands that never speak WebSocket do not pay for loading it. */
+let wsLibrary: Promise<typeof WebSocket> | null = null;
+
+/**
+ * A WebSocket to a websockify bridge, which carries the NBD byte stream in binary messages. The
+ * handle writes nothing before `open`, so the socket can wait for ws to load.
+ */
 function webSocketTransport(url: string, ev: TransportEvents): Transport {
+  let t: Transport | null = null;
+  let dropped = false;
+  (wsLibrary ??= import('ws').then((m) => m.default)).then((WS) => {
+    if (!dropped) t = openWebSocket(WS, url, ev);
+  }, (e: Error) => {
+    if (!dropped) ev.close(new NbdError(errno.ENOSYS, '', `connect: ${url}: cannot load the WebSocket library: ${e.message}`));
+  });
+  return {
+    write: (data) => t?.write(data),
+    end: () => {
+      if (t) return t.end();
+      dropped = true;
+      ev.close(null);
+    },
+    destroy: () => {
+      dropped = true;
+      t?.destroy();
+    },
+  };
+}
+
+function openWebSocket(WebSocket: typeof import('ws').default, url: string, ev: TransportEvents): Transport {
   let failure: NbdError | null = null;
   let opened = false;
   let gone = false;
