@@ -162,7 +162,7 @@ export async function openLocal(name: string, writing: boolean, io: Io): Promise
 function fsError(name: string, e: unknown): NbdError {
   const err = e as NodeJS.ErrnoException;
   const n = (err.code && (errno as Record<string, number>)[err.code]) || errno.EIO;
-  return new NbdError(n, name, err.syscall ?? 'open');
+  return new NbdError(n, 'copy', name);
 }
 
 /** A block device's size: fstat says 0; sysfs knows it in 512-byte sectors. */

@@ -180,7 +180,6 @@ export async function parallelCopy(src: End, dst: End, o: LoopOptions): Promise<
     }
   }
   await slots.drain();
-  o.progress(size, size);
 }
 
 /** Copy one request at a time, in order: a pipe at either end (nbdcopy's synch_copying). */

@@ -124,7 +124,7 @@ async function open(name: string, writing: boolean, io: Io): Promise<End> {
 /** The message of a failure, nbdcopy's way: "END: what at offset N: error". */
 function message(e: unknown, side: string): string {
   if (e instanceof CopyError) return e.message;
-  if (e instanceof NbdError) return e.context === 'copy' ? e.detail : `${side}: ${e.message}`;
+  if (e instanceof NbdError) return e.context === 'copy' ? e.message.slice('copy: '.length) : `${side}: ${e.message}`;
   return `${side}: ${e instanceof Error ? e.message : String(e)}`;
 }
 
