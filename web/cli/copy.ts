@@ -84,7 +84,7 @@ function settings(v: Record<string, string | boolean | undefined>): Settings {
     connections: num('connections', 4, (n) => n > 0),
     requests: num('requests', 64, (n) => n > 0),
     requestSize,
-    queueSize: num('queue-size', 64 << 20),
+    queueSize: num('queue-size', 32 << 20),
     sparse,
     threads: num('threads', 0),
     progressFd,
@@ -225,7 +225,7 @@ first); blocks of zeroes in the data are zeroed rather than written.
   --no-extents            do not ask the source which runs are zeroes
   -p, --progress          progress bar on stderr
   --progress=FD           "N/100" lines on file descriptor FD
-  --queue-size=N          bytes in flight per connection (64 MiB)
+  --queue-size=N          bytes in flight per connection (32 MiB)
   --request-size=N        bytes per request, a power of 2 (2 MiB)
   -R, --requests=N        requests in flight per connection (64)
   -S, --sparse=N          block size for finding zeroes in data, 0: off (4096)
