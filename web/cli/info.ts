@@ -4,11 +4,68 @@
 import type { NbdHandle } from '../node/index.js';
 import { connectionInfo, describeExport, exportInfo } from '../core/facts.js';
 import { formatInfo, formatList, type ExportInfo } from '../core/format/nbdinfo.js';
-import { COLOUR_OPTIONS, oneUri, parse, wantColour } from './args.js';
+import { COLOUR_OPTIONS, UsageError, oneUri, parse, wantColour } from './args.js';
 import { connect, disconnect } from './connect.js';
 import type { Command, Io } from './io.js';
+import { runQuery, wantsQuery, type Query } from './info-query.js';
 
-const OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...COLOUR_OPTIONS } as const;
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  content: { type: 'boolean' },
+  'no-content': { type: 'boolean' },
+  size: { type: 'boolean' },
+  uri: { type: 'boolean' },
+  is: { type: 'string' },
+  isnt: { type: 'string' },
+  can: { type: 'string' },
+  cannot: { type: 'string' },
+  has: { type: 'string' },
+  hasnt: { type: 'string' },
+  ...COLOUR_OPTIONS,
+} as const;
+
+type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
+
+/** The one-question modes asked for (the last --is/--can/... given wins, as getopt's). */
+function query(v: Values): Query {
+  const can = v.is ?? v.can;
+  const cannot = v.isnt ?? v.cannot;
+  return {
+    size: v.size ?? false,
+    uri: v.uri ?? false,
+    can: can !== undefined ? { want: true, what: can } : cannot !== undefined ? { want: false, what: cannot } : null,
+    has: v.has !== undefined ? { want: true, context: v.has } : v.hasnt !== undefined ? { want: false, context: v.hasnt } : null,
+  };
+}
+
+/**
+ * nbdinfo's get_content: what `file -b` says of the first 8 KiB (after NBD_OPT_GO, so last).
+ * Without file(1), or when the read fails, there is no content line.
+ */
+async function content(h: NbdHandle, size: bigint): Promise<string | undefined> {
+  const [{ execFile }, { mkdtemp, rm, writeFile }, { tmpdir }, { join }] = await Promise.all([
+    import('node:child_process'), import('node:fs/promises'), import('node:os'), import('node:path'),
+  ]);
+  try {
+    if (h.aioIsNegotiating()) await h.optGo();
+    const buf = new Uint8Array(Number(size < 8192n ? size : 8192n));
+    if (buf.length) await h.pread(buf, 0);
+    const dir = await mkdtemp(join(tmpdir(), 'webnbd-'));
+    try {
+      await writeFile(join(dir, 'first-sectors'), buf);
+      const out = await new Promise<string>((resolve) => {
+        execFile('file', ['-b', join(dir, 'first-sectors')], (e, stdout) => resolve(e ? '' : stdout));
+      });
+      const line = out.split('\n')[0];
+      return out === '' ? undefined : line;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * nbdinfo's show_one_export: ask for the export's details and read them back. On failure the
@@ -30,6 +87,13 @@ async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number
   const { values: v, positionals, tokens } = parse(cmd, argv, OPTIONS);
   if (v.help) return io.write(cmd === 'info' ? INFO_HELP : LIST_HELP).then(() => 0);
   const uri = oneUri(cmd, positionals);
+  if (v.content && v['no-content']) throw new UsageError('you cannot use --content and --no-content together.');
+  if (wantsQuery(query(v))) {
+    if (cmd === 'list') throw new UsageError('you cannot use --list, --map and --size together.');
+    return runQuery(uri, query(v), io);
+  }
+  if (cmd === 'list' && v.content) throw new UsageError("list: --content is not supported (use 'webnbd info --content' per export)");
+  const probe = cmd === 'info' && v.content === true;
   const opts = { json: v.json ?? false, colour: !v.json && wantColour(tokens, io.isTTY) };
   const h = await connect(uri, (h) => {
     h.setOptMode(true);
@@ -41,6 +105,7 @@ async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number
     if (cmd === 'info') {
       const exp = await queryExport(h, io, null);
       ok = exp !== null;
+      if (exp && probe) exp.content = await content(h, exp.size);
       text = formatInfo(connectionInfo(h), exp, opts);
     } else {
       const listed: { name: string; description: string }[] = [];
