@@ -18,7 +18,7 @@ async function same(args: string[]): Promise<Run> {
   return a;
 }
 
-const CAN = ['connect', 'write', 'Structured_Replies', 'FastZero', 'flush', 'fua', 'multi-conn', 'trim', 'zero', 'cache'];
+const CAN = ['connect', 'write', 'Structured_Replies', 'FastZero', 'multi-conn', 'zero'];
 
 describe('cli-info-options-match-nbdinfo', () => {
   it('info-size-is-can-on-nbdkit', async () => {
@@ -31,7 +31,7 @@ describe('cli-info-options-match-nbdinfo', () => {
       await same(['--size', s.uri]);
       await same(['--size', '--json', s.uri]);
       await Promise.all(CAN.map((c) => same(['--can', c, s.uri])));
-      await Promise.all(['read-only', 'rotational', 'tls', 'df'].map((c) => same(['--is', c, s.uri])));
+      await Promise.all(['read-only', 'rotational'].map((c) => same(['--is', c, s.uri])));
     }
     // The answers differ between the servers, so the statuses are not all alike.
     const statuses = await Promise.all(servers.map(async (s) => (await webnbd('info', '--can', 'zero', s.uri)).status));
