@@ -6,7 +6,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startNbdkit, startNbdServer, startQemuNbd, startWebsockify } from '../support/servers.js';
-import { ROOT, cliFixture, run, webnbd } from '../support/cli.js';
+import { ROOT, cliFixture, run, runRaw, webnbd, webnbdRaw } from '../support/cli.js';
 
 const dir = cliFixture('cli-copy');
 let n = 0;
@@ -135,6 +135,21 @@ describe('cli-copy-matches-nbdcopy', () => {
     const none = await webnbd('copy', join(dir, 'no-such-file'), 'null:');
     expect([none.status, none.stderr]).toEqual([1, `webnbd copy: ${join(dir, 'no-such-file')}: No such file or directory\n`]);
     expect((await webnbd('copy', '--request-size=1000', 'a', 'b')).stderr).toMatch(/must be a power of 2 within 4096-33554432/);
+  });
+
+  it('dump-over-several-connections-matches-nbddump', async () => {
+    const log = file('log');
+    const s = await startNbdkit(['--filter=log', 'sparse-random', `logfile=${log}`, 'size=16M', 'seed=4', 'runlength=65536']);
+    const ws = await startWebsockify({ port: s.port! });
+    const want = (await runRaw('nbddump', [s.uri])).stdout;
+    for (const args of [['--connections=3', s.uri], [ws.url.replace(/^ws:/, 'nbd+ws:')]]) {
+      const got = await webnbdRaw('dump', ...args);
+      expect([got.status, got.stderr]).toEqual([0, '']);
+      expect(got.stdout.equals(want)).toBe(true);
+    }
+    // Reads went over more than one connection.
+    const conns = new Set([...readFileSync(log, 'utf8').matchAll(/connection=(\d+) Read /g)].map((m) => m[1]));
+    expect(conns.size).toBeGreaterThan(1);
   });
 
   it('copy-interrupted-says-so', async () => {
