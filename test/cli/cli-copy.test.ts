@@ -107,6 +107,21 @@ describe('cli-copy-matches-nbdcopy', () => {
     expect((await webnbd('copy', mem2.uri, 'null:')).status).toBe(0);
   });
 
+  it('copy-within-the-servers-block-sizes', async () => {
+    const src = file('src.img');
+    const data = Buffer.alloc(2 << 20);
+    for (let i = 0; i < data.length; i += 3) data[i] = i & 0xff;
+    data.fill(0, 300_000, 500_000);
+    writeFileSync(src, data);
+    // Requests larger than 64 KiB, or not in 4 KiB units, fail here.
+    const s = await startNbdkit(['--filter=blocksize-policy', 'memory', '2M', 'blocksize-minimum=4096',
+      'blocksize-preferred=65536', 'blocksize-maximum=65536', 'blocksize-error-policy=error']);
+    expect(await webnbd('copy', src, s.uri)).toEqual({ stdout: '', stderr: '', status: 0 });
+    const back = file('back');
+    expect(await webnbd('copy', s.uri, back)).toEqual({ stdout: '', stderr: '', status: 0 });
+    expect(readFileSync(back).equals(data)).toBe(true);
+  });
+
   it('copy-progress-as-nbdcopy', async () => {
     const s = await startNbdkit(['sparse-random', 'size=300M', 'seed=5', 'runlength=262144']);
     const both = await sh(`nbdcopy --progress=3 '${s.uri}' null: 3>'${dir}/p1' && node bin/webnbd.js copy --progress=3 '${s.uri}' null: 3>'${dir}/p2'`

@@ -6,7 +6,7 @@ import { constants as FS, promises as fsp, type Stats } from 'node:fs';
 import { isatty } from 'node:tty';
 import { NbdPool } from '../core/pool.js';
 import { NbdError, errno } from '../core/errors.js';
-import { CMD_FLAG_NO_HOLE, SIZE_PREFERRED } from '../core/types.js';
+import { CMD_FLAG_NO_HOLE, SIZE_PAYLOAD, SIZE_PREFERRED } from '../core/types.js';
 import { create, type NbdHandle } from '../node/index.js';
 import type { Io } from './io.js';
 
@@ -25,6 +25,8 @@ export interface End {
   size: bigint | null;
   /** Preferred block size (a power of 2). */
   readonly preferred: number;
+  /** Largest request the end takes (an NBD server's maximum block size, or libnbd's payload limit). */
+  readonly maximum: number;
   /** More connections may be opened (files and null: count as unlimited, as in nbdcopy). */
   readonly multiConn: boolean;
   readonly readOnly: boolean;
@@ -72,11 +74,13 @@ export async function openNbd(uri: string, writing: boolean): Promise<End> {
   const canZero = h0.canZero();
   const extents = !writing && h0.canMetaContext(BASE_ALLOCATION);
   const preferred = h0.getBlockSize(SIZE_PREFERRED);
+  const maximum = h0.getBlockSize(SIZE_PAYLOAD);
   return {
     name: uri,
     kind: 'nbd',
     size: h0.getSize(),
     preferred: preferred > 0 && (preferred & (preferred - 1)) === 0 ? preferred : 4096,
+    maximum,
     multiConn: h0.canMultiConn(),
     readOnly: h0.isReadOnly(),
     read: (buf, offset) => pool.pread(buf, offset),
@@ -126,7 +130,7 @@ export async function openNbd(uri: string, writing: boolean): Promise<End> {
 /** null: discards writes and zeroes everything at once (nbdcopy's null-ops.c). */
 export function openNull(name: string): End {
   return {
-    name, kind: 'null', size: 1n << 63n, preferred: 4096, multiConn: true, readOnly: false,
+    name, kind: 'null', size: 1n << 63n, preferred: 4096, maximum: Infinity, multiConn: true, readOnly: false,
     read: notFor('read from null:'), readStream: notFor('read from null:'),
     extents: async () => null,
     write: async () => {},
@@ -177,7 +181,7 @@ async function fileEnd(name: string, fh: fsp.FileHandle, st: Stats): Promise<End
   const size = block ? await blockDeviceSize(st) : BigInt(st.size);
   const zeroes = new Uint8Array(1 << 20);
   const end: End = {
-    name, kind: block ? 'block' : 'file', size, preferred: block ? 4096 : Math.max(512, st.blksize || 4096), multiConn: true,
+    name, kind: block ? 'block' : 'file', size, preferred: block ? 4096 : Math.max(512, st.blksize || 4096), maximum: Infinity, multiConn: true,
     readOnly: false,
     async read(buf, offset) {
       for (let done = 0; done < buf.length;) {
@@ -225,7 +229,7 @@ export async function truncateFile(name: string, end: End, size: bigint): Promis
 function pipeEnd(name: string, fh: fsp.FileHandle | null, fd: number, writing: boolean, io: Io): End {
   const fail = notFor('random access on a pipe');
   return {
-    name, kind: 'pipe', size: null, preferred: 4096, multiConn: false, readOnly: false,
+    name, kind: 'pipe', size: null, preferred: 4096, maximum: Infinity, multiConn: false, readOnly: false,
     read: fail,
     readStream: (buf) => new Promise((resolve, reject) => {
       // stdin is read with fs.read (a blocking read on the thread pool): process.stdin would

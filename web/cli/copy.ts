@@ -172,13 +172,18 @@ async function run(argv: string[], io: Io): Promise<number> {
     side = dstName;
     await dst.extend(connections);
     side = srcName;
-    const perConnection = Math.max(1, Math.min(s.requests, Math.floor(Math.max(s.queueSize, s.requestSize) / s.requestSize)));
+    // As nbdcopy: requests at least the preferred block size of both ends, and zero detection
+    // in blocks no smaller than the destination's; beyond nbdcopy, no larger than an end takes.
+    let requestSize = Math.max(s.requestSize, src.preferred, dst.preferred);
+    while (requestSize > Math.min(src.maximum, dst.maximum) && requestSize > MIN_REQUEST_SIZE) requestSize /= 2;
+    const sparse = s.sparse > 0 ? Math.max(s.sparse, dst.preferred) : 0;
+    const perConnection = Math.max(1, Math.min(s.requests, Math.floor(Math.max(s.queueSize, requestSize) / requestSize)));
     const o = {
-      requestSize: s.requestSize,
+      requestSize,
       inFlight: perConnection * connections,
       allocated: v.allocated === true,
       destinationIsZero,
-      sparse: s.sparse,
+      sparse,
       progress: (pos: bigint, size: bigint) => { done = pos; progress(pos, size); },
       signal: ac.signal,
     };
