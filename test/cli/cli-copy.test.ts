@@ -105,6 +105,11 @@ describe('cli-copy-matches-nbdcopy', () => {
     const p = await sh(`node bin/webnbd.js copy - '${mem2.uri}' < '${src}' && node bin/webnbd.js copy '${mem2.uri}' - | cmp - <(nbdcopy '${mem2.uri}' -) && echo same`);
     expect(p).toEqual({ stdout: 'same\n', stderr: '', status: 0 });
     expect((await webnbd('copy', mem2.uri, 'null:')).status).toBe(0);
+    // A pipe into an existing, longer file leaves exactly the stream (nbdcopy 1.14 fails here).
+    const piped = file('piped');
+    writeFileSync(piped, Buffer.alloc(data.length * 2, 0x77));
+    expect(await sh(`head -c 3000000 '${src}' | node bin/webnbd.js copy - '${piped}'`)).toEqual({ stdout: '', stderr: '', status: 0 });
+    expect(readFileSync(piped).equals(data.subarray(0, 3000000))).toBe(true);
   });
 
   it('copy-within-the-servers-block-sizes', async () => {

@@ -231,15 +231,20 @@ function pipeEnd(name: string, fh: fsp.FileHandle | null, fd: number, writing: b
   return {
     name, kind: 'pipe', size: null, preferred: 4096, maximum: Infinity, multiConn: false, readOnly: false,
     read: fail,
-    readStream: (buf) => new Promise((resolve, reject) => {
+    readStream: async (buf) => {
       // stdin is read with fs.read (a blocking read on the thread pool): process.stdin would
-      // copy every chunk.
-      import('node:fs').then((fs) => fs.read(fd, buf, 0, buf.length, null, (e, n) => {
-        if (e && e.code === 'EAGAIN') setTimeout(() => resolve(pipeEnd(name, fh, fd, writing, io).readStream(buf)), 1);
-        else if (e) reject(fsError(name, e));
-        else resolve(n);
-      }), reject);
-    }),
+      // copy every chunk. A non-blocking descriptor says EAGAIN: try again shortly.
+      const { read } = await import('node:fs');
+      for (;;) {
+        const r = await new Promise<number | null>((resolve, reject) => read(fd, buf, 0, buf.length, null, (e, n) => {
+          if (e && e.code === 'EAGAIN') resolve(null);
+          else if (e) reject(fsError(name, e));
+          else resolve(n);
+        }));
+        if (r !== null) return r;
+        await new Promise((r2) => setTimeout(r2, 1));
+      }
+    },
     extents: async () => null,
     // stdout goes through the command's output stream, which waits for the reader.
     write: async (buf) => {

@@ -159,9 +159,10 @@ async function run(argv: string[], io: Io): Promise<number> {
     if (s.threads > 0 && s.threads < connections) connections = s.threads;
     if (synchronous) connections = 1;
     let destinationIsZero = v['destination-is-zero'] === true || v['target-is-zero'] === true;
-    if (dst.kind === 'file' && src.size !== null) {
-      // As nbdcopy's file_truncate: emptied, then the source's size, so all zeroes already.
-      await truncateFile(dstName, dst, src.size);
+    if (dst.kind === 'file') {
+      // As nbdcopy's file_truncate: emptied, then the source's size, so all zeroes already. From
+      // a pipe (size unknown) just emptied, where nbdcopy 1.14 fails (ftruncate to -1).
+      await truncateFile(dstName, dst, src.size ?? 0n);
       destinationIsZero = true;
     }
     if (src.size !== null && dst.size !== null && src.size > dst.size) {
