@@ -64,6 +64,14 @@ describe('cli-info-options-match-nbdinfo', () => {
     const small = await startNbdkit(['data', '"hello world" @8', 'size=19']);
     expect((await webnbd('info', '--content', small.uri)).stdout).toBe((await run('nbdinfo', [small.uri])).stdout);
     await same(['--no-content', small.uri]);
+    // --list --content: each export probed on a connection of its own.
+    const two = await startNbdkit(['--filter=exportname', 'data', '"hi" @510 0x55 0xaa', 'size=1M', 'exportname-list=explicit',
+      'exportname=a', 'exportname=b']);
+    for (const extra of [[], ['--json']]) {
+      const [a, b] = await Promise.all([webnbd('list', '--content', ...extra, two.uri), run('nbdinfo', ['--list', '--content', ...extra, two.uri])]);
+      expect(a).toEqual(mine(b));
+      expect(a.stdout.match(/DOS\/MBR boot sector/g)).toHaveLength(2);
+    }
   });
 
   it('info-newer-options-has-isnt-cannot-uri', async () => {

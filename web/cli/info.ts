@@ -92,8 +92,7 @@ async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number
     if (cmd === 'list') throw new UsageError('you cannot use --list, --map and --size together.');
     return runQuery(uri, query(v), io);
   }
-  if (cmd === 'list' && v.content) throw new UsageError("list: --content is not supported (use 'webnbd info --content' per export)");
-  const probe = cmd === 'info' && v.content === true;
+  const probe = v.content === true;
   const opts = { json: v.json ?? false, colour: !v.json && wantColour(tokens, io.isTTY) };
   const h = await connect(uri, (h) => {
     h.setOptMode(true);
@@ -101,6 +100,7 @@ async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number
   });
   let ok = true;
   let text: string;
+  let open = true;
   try {
     if (cmd === 'info') {
       const exp = await queryExport(h, io, null);
@@ -112,38 +112,63 @@ async function run(cmd: 'info' | 'list', argv: string[], io: Io): Promise<number
       await h.optList((name, description) => { listed.push({ name, description }); });
       const conn = connectionInfo(h);
       const exports: (ExportInfo | null)[] = [];
+      if (probe) {
+        // As nbdinfo: reading content ends negotiation, so each export gets a connection of its
+        // own, opened once this one is gone (a server may take one client at a time).
+        open = false;
+        await disconnect(h);
+      }
       for (const e of listed) {
-        h.setExportName(e.name);
-        const exp = await queryExport(h, io, e);
-        ok &&= exp !== null;
-        exports.push(exp);
+        const h2 = probe ? await connect(uri, (x) => { x.setOptMode(true); x.setFullInfo(true); }) : h;
+        try {
+          h2.setExportName(e.name);
+          const exp = await queryExport(h2, io, e);
+          if (exp && probe) exp.content = await content(h2, exp.size);
+          ok &&= exp !== null;
+          exports.push(exp);
+        } finally {
+          if (probe) await disconnect(h2);
+        }
       }
       text = formatList(conn, exports, opts);
     }
   } finally {
-    await disconnect(h);
+    if (open) await disconnect(h);
   }
   // Like nbdinfo, print only once everything is known.
   await io.write(text);
   return ok ? 0 : 1;
 }
 
-const INFO_HELP = `Usage: webnbd info [--json] [--colour|--no-colour] NBD-URI
+const INFO_HELP = `Usage: webnbd info [--json] [--content] [--colour|--no-colour] NBD-URI
+       webnbd info --size|--uri NBD-URI
+       webnbd info --is|--isnt read-only|rotational|tls|... NBD-URI
+       webnbd info --can|--cannot cache|connect|flush|fua|multi-conn|trim|zero|... NBD-URI
+       webnbd info --has|--hasnt META-CONTEXT NBD-URI
 
 Show what the NBD server says about the export: its size, flags, block sizes and
-metadata contexts, as nbdinfo --no-content does.
+metadata contexts, as nbdinfo --no-content does; or answer one question, as
+nbdinfo --size, --is, --can and --has do (the answer is the exit status: 0 yes,
+2 no).
 
   --json                  print JSON instead of text
+  --content               add what file(1) says of the first sectors
+  --no-content            do not (the default)
+  --size                  print the size in bytes
+  --uri                   print the URI of the connection
+  --is, --can WHAT        exit status 0 if so, 2 if not (--isnt, --cannot: the opposite)
+  --has CONTEXT           exit status 0 if the server has that metadata context (--hasnt)
   --colour, --no-colour   ANSI colours (default: when stdout is a terminal)
   -h, --help              show this help
 `;
 
-const LIST_HELP = `Usage: webnbd list [--json] [--colour|--no-colour] NBD-URI
+const LIST_HELP = `Usage: webnbd list [--json] [--content] [--colour|--no-colour] NBD-URI
 
 List every export of the NBD server with its details, as nbdinfo --list does.
 The export name in the URI is ignored.
 
   --json                  print JSON instead of text
+  --content               add what file(1) says of each export's first sectors
   --colour, --no-colour   ANSI colours (default: when stdout is a terminal)
   -h, --help              show this help
 `;
