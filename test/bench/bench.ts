@@ -18,6 +18,7 @@ it('bench', async () => {
   const results = await runBench({
     exportBytes: 256 * MiB,
     hexBytes: 64 * MiB,
+    copyBytes: 1024 * MiB,
     browserPasses: 4, // 1 GiB through the worker, for the heap figure
     ceilingBytes: 256 * MiB, // floods before each pass
     latencySamples: 1000,

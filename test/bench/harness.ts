@@ -11,11 +11,14 @@ import { Chromium } from './chromium.js';
 import { startFixtures, type Fixtures } from './fixtures.js';
 import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, readPass } from './in-browser.js';
 import { nodeRead } from './node-read.js';
+import { copyPhase, type CopyResults } from './copy.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
 export interface BenchConfig {
   /** Size of the export (random bytes). */
   exportBytes: number;
+  /** Bytes copied by `webnbd copy` and nbdcopy (their own export). */
+  copyBytes: number;
   /** Bytes for hexdump -C, xxd and `webnbd dump -C` (the export's head). */
   hexBytes: number;
   /** Passes over the export in the browser: the heap is measured over all of them. */
@@ -34,7 +37,7 @@ export interface BenchConfig {
   log: (line: string) => void;
 }
 
-export interface Results {
+export interface Results extends CopyResults {
   browser_ceiling_mibps: number;
   /** Not a target: the same flood, each message copied into a SharedArrayBuffer by the worker. */
   browser_ceiling_copy_mibps: number;
@@ -236,6 +239,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
   try {
     const node = await nodePhase(fx, cfg);
     const dumps = await dumpPhase(fx, cfg);
+    const copies = await copyPhase(cfg.copyBytes, cfg.log);
     const chromium = await Chromium.launch();
     const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
     const first = await firstSectorMs(cfg);
@@ -259,6 +263,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       echo_p50_us: inBrowser.echo_p50_us,
       first_sector_ms: first,
       heap_growth_mib: inBrowser.heap_growth_mib,
+      ...copies,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,
       machine: await machine(),

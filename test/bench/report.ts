@@ -16,6 +16,8 @@ export const TARGETS: Target[] = [
   { name: 'dump / nbddump', value: (r) => r.dump_mibps / r.nbddump_mibps, goal: '≥ 20, same output', met: (v, r) => v >= 20 && r.dump_identical },
   { name: 'dump_C / xxd', value: (r) => r.dump_C_mibps / r.xxd_mibps, goal: '≥ 2', met: (v) => v >= 2 },
   { name: 'browser_p50 / echo_p50', value: (r) => r.browser_p50_us / r.echo_p50_us, goal: '≤ 1.5', met: (v) => v <= 1.5 },
+  { name: 'copy / nbdcopy (null:)', value: (r) => r.copy_mibps / r.nbdcopy_mibps, goal: '≥ 0.9', met: (v) => v >= 0.9 },
+  { name: 'copy_file / nbdcopy_file', value: (r) => r.copy_file_mibps / r.nbdcopy_file_mibps, goal: '≥ 0.9, same file', met: (v, r) => v >= 0.9 && r.copy_identical },
   { name: 'heap_growth_mib', value: (r) => r.heap_growth_mib, goal: '≤ 16', met: (v) => v <= 16 },
 ];
 
@@ -34,6 +36,10 @@ const FIGURES: [keyof Results, string][] = [
   ['dump_C_mibps', 'webnbd dump -C'],
   ['hexdump_C_mibps', 'hexdump -C'],
   ['xxd_mibps', 'xxd'],
+  ['copy_mibps', 'webnbd copy --connections=1 URI null: (whole command)'],
+  ['nbdcopy_mibps', 'nbdcopy --connections=1 URI null:'],
+  ['copy_file_mibps', 'webnbd copy --connections=1 URI FILE'],
+  ['nbdcopy_file_mibps', 'nbdcopy --connections=1 URI FILE'],
   ['browser_p50_us', '512-byte pread from the page, median'],
   ['browser_p99_us', '512-byte pread from the page, 99th percentile'],
   ['echo_p50_us', 'bare WebSocket echo of 512 bytes, median'],
@@ -63,6 +69,7 @@ export function report(r: Results): string {
   const lines = ['| figure | value | what |', '| --- | ---: | --- |'];
   for (const [k, what] of FIGURES) lines.push(`| ${k} | ${fmt(r[k])} | ${what} |`);
   lines.push(`| dump output identical | ${r.dump_identical ? 'yes' : 'NO'} | SHA-256 of nbddump's and webnbd dump's whole output |`);
+  lines.push(`| copy output identical | ${r.copy_identical ? 'yes' : 'NO'} | cmp of nbdcopy's and webnbd copy's files |`);
   lines.push(`| dump -C output identical | ${r.dump_C_identical ? 'yes' : 'NO'} | hexdump -C and webnbd dump -C, first MiB |`);
   lines.push('', '| target | value | goal | |', '| --- | ---: | --- | --- |');
   for (const t of TARGETS) {

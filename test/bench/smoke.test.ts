@@ -13,7 +13,7 @@ it('bench-harness-runs-every-measurement', async () => {
   const site = join(mkdtempSync(join(tmpdir(), 'webnbd-bench-site-')), 'dist');
   cpSync('dist', site, { recursive: true });
   const r = await runBench({
-    exportBytes: 2 << 20, hexBytes: 256 << 10, browserPasses: 1, ceilingBytes: 2 << 20,
+    exportBytes: 2 << 20, hexBytes: 256 << 10, copyBytes: 4 << 20, browserPasses: 1, ceilingBytes: 2 << 20,
     latencySamples: 20, firstSectorRuns: 1, runs: 1, site, profile: false, log: () => {},
   });
   for (const [k, v] of Object.entries(r)) {
@@ -22,5 +22,6 @@ it('bench-harness-runs-every-measurement', async () => {
   expect(r.first_sector_ms === null || Number.isFinite(r.first_sector_ms)).toBe(true);
   expect(r.dump_identical).toBe(true);
   expect(r.dump_C_identical).toBe(true);
+  expect(r.copy_identical).toBe(true);
   expect(report(r).split('\n').filter((l) => / (met|missed) \|$/.test(l))).toHaveLength(TARGETS.length);
 });

@@ -15,6 +15,8 @@ import type { Command, Io } from './io.js';
 import { Buffers } from './buffers.js';
 import { FormatPool, type FormatterSpec } from './pool.js';
 import { readSegments, type Segment } from './reader.js';
+import { NbdPool } from '../core/pool.js';
+import type { NbdHandle } from '../node/index.js';
 
 const OPTIONS = {
   length: { type: 'string', short: 'n' },
@@ -22,11 +24,14 @@ const OPTIONS = {
   canonical: { type: 'boolean', short: 'C' },
   skip: { type: 'string', short: 's' },
   threads: { type: 'string' },
+  connections: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...TIMEOUT_OPTION,
   ...COLOUR_OPTIONS,
 } as const;
 
+/** Connections through a websockify bridge, where each one is a process of its own (when the server allows multi-conn). */
+const BRIDGE_CONNECTIONS = 4;
 /** Dumps at least this big are formatted in worker threads. */
 const POOL_MIN = 32n << 20n;
 /** Kernel memory for the outputs in flight (a few chunks' worth). */
@@ -53,13 +58,23 @@ async function run(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`dump: --threads must be a number from 0 to 64: ${v.threads}`);
   }
   const wait = parseTimeout('dump', v.timeout);
+  const connections = v.connections === undefined ? (/^nbds?\+wss?:/.test(uri) ? BRIDGE_CONNECTIONS : 1) : Number(v.connections);
+  if (!(Number.isInteger(connections) && connections >= 1 && connections <= 16)) {
+    throw new UsageError(`dump: --connections must be a number from 1 to 16: ${v.connections}`);
+  }
   // hexdump -n 0 prints nothing at all, not even an offset.
   if (hex && limit === 0n) return 0;
 
-  const h = await connect(uri, wait, (h) => {
+  const setup = (h: NbdHandle) => {
     h.addMetaContext('base:allocation');
     h.setPreadInitialize(false);
-  });
+  };
+  const h = await connect(uri, wait, setup);
+  // More connections when the server allows multi-conn: reads are spread over them.
+  const conns = connections > 1 ? await NbdPool.open(() => connect(uri, wait, setup), { connections, first: h }).catch((e: unknown) => {
+    h.close();
+    throw e;
+  }) : null;
   let pool: FormatPool | null = null;
   const inputs = new Buffers();
   let outputs = new Buffers();
@@ -83,14 +98,21 @@ async function run(argv: string[], io: Io): Promise<number> {
       outputs = new Buffers(16, kernel);
     }
     const extents = attempt(() => h.canMetaContext('base:allocation')) ?? false;
-    const reads = readSegments(h, start, count, { extents, alloc: (n) => inputs.get(n), limit: wait });
+    const source = conns ? { getSize: () => size, getBlockSize: (t: number) => h.getBlockSize(t), pread: conns.pread.bind(conns), blockStatus: conns.blockStatus.bind(conns) } : h;
+    const reads = readSegments(source, start, count, { extents, alloc: (n) => inputs.get(n), inFlight: 8 * (conns?.connections ?? 1), limit: wait });
     await pipeline(f, pool, reads, io, n, inputs, outputs);
   };
+  // After a failure every connection is closed at once (session() does so for `h`): a stalled
+  // server would not answer a shutdown either.
   await session(h, wait, async () => {
+    let ok = false;
     try {
       await dumpAll();
+      ok = true;
     } finally {
       await pool?.close();
+      if (ok) await conns?.close();
+      else conns?.handles.forEach((c) => c.close());
     }
   });
   return 0;
@@ -154,6 +176,8 @@ does. Ranges that the server reports as zeroes are not read.
   -s, --skip=OFFSET       with -C: start at OFFSET (0x.. hex, 0.. octal, suffixes
                           K M G T P E for powers of 1024, KB MB ... of 1000)
   --threads=N             format in N threads (default: one per core for big dumps)
+  --connections=N         read over N connections when the server allows multi-conn
+                          (default: 4 through a bridge, nbd+ws://, else 1)
 ${timeoutHelp()}  -h, --help              show this help
 `;
 

@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'hexdump the content of an export (nbddump; hexdump -C with -C)',
     load: async () => (await import('./dump.js')).dump,
   },
+  copy: { summary: 'copy between NBD exports, files, block devices and pipes (nbdcopy)', load: async () => (await import('./copy.js')).copy },
   filesystems: { summary: 'list the filesystems on an export (virt-filesystems)', load: async () => (await import('./fs.js')).filesystems },
   ls: { summary: 'list files in a filesystem on an export (virt-ls)', load: async () => (await import('./fs.js')).ls },
   cat: { summary: 'print files from a filesystem on an export (virt-cat)', load: async () => (await import('./fs.js')).cat },

@@ -4,6 +4,9 @@
 import type { NbdHandle } from '../node/index.js';
 import { SIZE_MAXIMUM, SIZE_MINIMUM, SIZE_PAYLOAD, type CommandOptions } from '../core/types.js';
 
+/** What the reader needs of a handle: NbdHandle, or a pool of them (NbdPool spreads the reads). */
+export type Readable = Pick<NbdHandle, 'getSize' | 'getBlockSize' | 'pread' | 'blockStatus'>;
+
 /** Bytes read, or a run of zeroes known from block status (possibly huge). */
 export type Segment = { offset: bigint; data: Uint8Array } | { offset: bigint; zeros: bigint };
 
@@ -32,7 +35,7 @@ const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 const quiet = <T>(p: Promise<T>): Promise<T> => (p.catch(() => {}), p);
 
 /** Zero and data ranges of [start, end), from one block status request at `start`. */
-async function extentsAt(h: NbdHandle, start: bigint, end: bigint, maxLen: bigint, limit?: CommandOptions): Promise<Range[]> {
+async function extentsAt(h: Readable, start: bigint, end: bigint, maxLen: bigint, limit?: CommandOptions): Promise<Range[]> {
   const out: Range[] = [];
   let at = start;
   await h.blockStatus(min(end - start, maxLen), start, (context, _offset, entries) => {
@@ -53,7 +56,7 @@ async function extentsAt(h: NbdHandle, start: bigint, end: bigint, maxLen: bigin
 }
 
 /** The ranges of [start, end), one block status request ahead of the caller. */
-async function* ranges(h: NbdHandle, start: bigint, end: bigint, useExtents: boolean, limit?: CommandOptions): AsyncGenerator<Range> {
+async function* ranges(h: Readable, start: bigint, end: bigint, useExtents: boolean, limit?: CommandOptions): AsyncGenerator<Range> {
   if (!useExtents) {
     if (end > start) yield { offset: start, length: end - start, zero: false };
     return;
@@ -71,7 +74,7 @@ async function* ranges(h: NbdHandle, start: bigint, end: bigint, useExtents: boo
 }
 
 /** The segments of [start, start + count) of the export, in order. */
-export async function* readSegments(h: NbdHandle, start: bigint, count: bigint, o: ReaderOptions): AsyncGenerator<Segment> {
+export async function* readSegments(h: Readable, start: bigint, count: bigint, o: ReaderOptions): AsyncGenerator<Segment> {
   const size = h.getSize();
   const align = BigInt(h.getBlockSize(SIZE_MINIMUM) || 1);
   const maxBlock = h.getBlockSize(SIZE_MAXIMUM);

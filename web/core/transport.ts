@@ -18,6 +18,12 @@ export interface TransportEvents {
    * the caller's buffer or its own), so a transport may reuse the memory for its next read.
    */
   data(chunk: Uint8Array): void;
+  /**
+   * Optional, for transports that can read into memory of the handle's choosing: where the next
+   * bytes may go, straight from the socket (the rest of a read payload's destination), or null.
+   * A chunk handed to `data` in exactly that place is not copied again.
+   */
+  into?(): Uint8Array | null;
   /** The stream ended. `error` is set when it ended abnormally (refused, reset, bridge failure). */
   close(error: NbdError | null): void;
 }

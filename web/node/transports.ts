@@ -3,7 +3,7 @@
 
 import net from 'node:net';
 import os from 'node:os';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { NbdError, errno, errnoFromName } from '../core/errors.js';
 import type { Target, TlsOptions, Transport, TransportEvents, Transports } from '../core/transport.js';
 import { startTls, tlsFailure } from './tls.js';
@@ -14,21 +14,26 @@ const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b
 
 /**
  * Stream sockets read into one buffer of this size, reused for every read (node:net's `onread`),
- * instead of a fresh 64 KiB Buffer per read: no allocation, page faults or GC per read, and
- * fewer, larger reads. The handle copies what it needs before `data` returns.
+ * instead of a fresh Buffer per read: no allocation, page faults or GC per read. The handle
+ * copies what it needs before `data` returns. Read payloads mostly bypass it (into()): it holds
+ * headers and the start of a payload, so small enough that little of a payload is copied.
  */
-const READ_BUFFER = 256 * 1024;
+const READ_BUFFER = 64 * 1024;
 
 /** Socket options that make `ev.data` receive every read, in a buffer of the transport's own. */
-const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => ({
-  onread: {
-    buffer: new Uint8Array(READ_BUFFER),
-    callback: (n: number, b: Uint8Array) => {
-      ev.data(b.subarray(0, n));
-      return true; // never pause
+const readInto = (ev: TransportEvents): Pick<net.NetConnectOpts, 'onread'> => {
+  const own = new Uint8Array(READ_BUFFER);
+  return {
+    onread: {
+      // The next read goes straight into a read payload's destination when the handle has one.
+      buffer: () => ev.into?.() ?? own,
+      callback: (n: number, b: Uint8Array) => {
+        ev.data(b.subarray(0, n));
+        return true; // never pause
+      },
     },
-  },
-});
+  };
+};
 
 /**
  * A stream socket. Writes made in one tick go out together (cork until the next tick). With
@@ -99,8 +104,36 @@ function socketTransport(sock: net.Socket, where: string, ev: TransportEvents, t
   };
 }
 
-/** A WebSocket to a websockify bridge, which carries the NBD byte stream in binary messages. */
+/** ws, loaded on first use: commands that never speak WebSocket do not pay for loading it. */
+let wsLibrary: Promise<typeof WebSocket> | null = null;
+
+/**
+ * A WebSocket to a websockify bridge, which carries the NBD byte stream in binary messages. The
+ * handle writes nothing before `open`, so the socket can wait for ws to load.
+ */
 function webSocketTransport(url: string, ev: TransportEvents): Transport {
+  let t: Transport | null = null;
+  let dropped = false;
+  (wsLibrary ??= import('ws').then((m) => m.default)).then((WS) => {
+    if (!dropped) t = openWebSocket(WS, url, ev);
+  }, (e: Error) => {
+    if (!dropped) ev.close(new NbdError(errno.ENOSYS, '', `connect: ${url}: cannot load the WebSocket library: ${e.message}`));
+  });
+  return {
+    write: (data) => t?.write(data),
+    end: () => {
+      if (t) return t.end();
+      dropped = true;
+      ev.close(null);
+    },
+    destroy: () => {
+      dropped = true;
+      t?.destroy();
+    },
+  };
+}
+
+function openWebSocket(WebSocket: typeof import('ws').default, url: string, ev: TransportEvents): Transport {
   let failure: NbdError | null = null;
   let opened = false;
   let gone = false;

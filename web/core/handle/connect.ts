@@ -69,6 +69,9 @@ function connect(e: Engine, target: Target, opts?: T.CommandOptions): void {
       e.rx.need(16);
     },
     data: (chunk: Uint8Array) => { if (e.link === link) e.receive(chunk); },
+    // Not for commands that may be cancelled: their buffer must not be written afterwards, and a
+    // read into it may already be under way.
+    into: () => (e.link === link && e.cmd !== null && e.cmd.disarm === null && !e.cmd.cancelled ? e.rx.into() : null),
     close: (error: NbdError | null) => { if (e.link === link) e.onClose(error); },
   }, { tls: st.tls !== T.TLS_DISABLE || (st.optMode && st.tlsAvailable) }); // opt mode may call nbd_opt_starttls
   armDeadline(e, opts, () => publicState(e.s) !== 'connecting');

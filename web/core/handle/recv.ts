@@ -3,6 +3,9 @@
 // (read payloads: copied once, from the transport's message into their destination). When a read
 // is complete, the state's step runs (handle/steps.ts).
 
+/** Payload rests smaller than this are read with the transport's own buffer (with what follows). */
+const INTO_MIN = 64 * 1024;
+
 export class Receiver {
   scratch = new Uint8Array(64);
   have = 0;
@@ -53,13 +56,26 @@ export class Receiver {
   }
 
   /**
+   * The rest of the payload destination, for a transport that can read into it (the caller's
+   * buffer then receives the bytes without a copy); null when small, dropped or not a payload.
+   */
+  into(): Uint8Array | null {
+    const b = this.sinkBuf;
+    return b && this.sinkLeft >= INTO_MIN ? b.subarray(this.sinkPos, this.sinkPos + this.sinkLeft) : null;
+  }
+
+  /**
    * Take what the current read wants from `chunk` at `pos`, run the step if the read is complete,
    * and return where the rest begins (`pos` itself when nothing was wanted).
    */
   take(chunk: Uint8Array, pos: number): number {
     if (this.sinkLeft > 0) {
       const n = Math.min(this.sinkLeft, chunk.length - pos);
-      if (this.sinkBuf) this.sinkBuf.set(chunk.subarray(pos, pos + n), this.sinkPos);
+      const b = this.sinkBuf;
+      // Bytes a transport read in place (into()) are there already.
+      if (b && !(chunk.buffer === b.buffer && chunk.byteOffset + pos === b.byteOffset + this.sinkPos)) {
+        b.set(chunk.subarray(pos, pos + n), this.sinkPos);
+      }
       this.sinkPos += n;
       this.sinkLeft -= n;
       if (this.sinkLeft === 0) this.#step();
