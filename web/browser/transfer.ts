@@ -1,0 +1,384 @@
+// Whole disks out of and into a page, in nbdcopy's spirit: download() copies an export (or a range
+// of it) into a WritableStream, such as a file from showSaveFilePicker() or the origin-private file
+// system; upload() copies a File or Blob into a writable export, then reads it back to verify.
+// Memory stays bounded: at most `requests` requests of `requestSize` bytes are held at once,
+// whatever the size of the disk. Block status (base:allocation) says where the zeroes are: they are
+// not read, and they are skipped in files (which start as zeroes) or written as zero chunks into
+// plain streams. Both take an AbortSignal and report progress with the speed.
+
+import { NbdError, errno } from '../core/errors.js';
+import type { Extent64, U64 } from '../core/types.js';
+import { allocBuffer, canShare, create, type RemoteHandle } from './client.js';
+import { STATE_ZERO } from './extents.js';
+
+export interface TransferProgress {
+  /** What is being done: copying out, copying in, or reading back what was written. */
+  phase: 'download' | 'upload' | 'verify';
+  /** Bytes of the range done so far (zeroes skipped count as done), and the range's length. */
+  bytes: bigint;
+  total: bigint;
+  /** MiB per second since the phase began. */
+  mibps: number;
+}
+
+export interface TransferOptions {
+  /** Cancels the transfer: commands in flight are cancelled and the promise rejects with ECANCELED. */
+  signal?: AbortSignal;
+  onProgress?: (p: TransferProgress) => void;
+  /**
+   * Connections to open when given a URI (nbdcopy's --connections, default 4). More than one only
+   * where the server says can_multi_conn, as nbdcopy decides; a handle given is used alone.
+   */
+  connections?: number;
+  /** Bytes per request (nbdcopy's --request-size), default 1 MiB. */
+  requestSize?: number;
+  /** Requests held at once across all connections (the memory window is requests × requestSize), default 8. */
+  requests?: number;
+}
+
+export interface DownloadOptions extends TransferOptions {
+  /** The range to copy: from `offset` (default 0), `count` bytes (default: to the end). */
+  offset?: U64;
+  count?: U64;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /** Where the image goes in the export (default 0). */
+  offset?: U64;
+  /** Read everything back and compare it with the image (default true). */
+  verify?: boolean;
+  /** The export is known to hold zeroes already (nbdcopy's --destination-is-zero): zero runs are not written. */
+  destinationIsZero?: boolean;
+  /** NBD_CMD_FLUSH at the end where the server can flush (default true). */
+  flush?: boolean;
+}
+
+export interface TransferResult {
+  /** Bytes of the range, and how many of them were zero runs not read (download) or not written as data (upload). */
+  bytes: bigint;
+  zeroBytes: bigint;
+  /** Connections used. */
+  connections: number;
+  ms: number;
+}
+
+const MiB = 1 << 20;
+/** Largest block status request: a little under the 32-bit limit, and 1 MiB aligned. */
+const STATUS_SPAN = 0xfff00000n;
+
+/** A sink written at positions, with WriteParams chunks: a FileSystemWritableFileStream (or one that acts like it). */
+const positioned = (s: WritableStream): boolean =>
+  typeof (s as Partial<FileSystemWritableFileStream>).seek === 'function' && typeof (s as Partial<FileSystemWritableFileStream>).truncate === 'function';
+/** A real file's stream copies what it is given, so its buffers can be used again; other sinks may keep their chunks. */
+const copiesChunks = (s: WritableStream): boolean =>
+  typeof FileSystemWritableFileStream !== 'undefined' && s instanceof FileSystemWritableFileStream;
+
+interface Lanes {
+  handles: RemoteHandle[];
+  /** Opened here (and so closed here). */
+  owned: boolean;
+}
+
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+const sizeText = (n: bigint) => (n >= BigInt(MiB) ? `${(Number(n) / MiB).toFixed(n % BigInt(MiB) ? 1 : 0)} MiB` : plural(Number(n), 'byte'));
+const exportText = (h: RemoteHandle) => {
+  const name = h.getExportName();
+  return name === '' ? 'the default export' : `export “${name}”`;
+};
+
+/** Connect to `target` (or use the handle given); more connections only where the server allows it. */
+async function openLanes(ctx: string, target: string | RemoteHandle, want: number, signal?: AbortSignal): Promise<Lanes> {
+  if (typeof target !== 'string') return { handles: [target], owned: false };
+  if (!Number.isInteger(want) || want < 1) throw new NbdError(errno.EINVAL, ctx, `connections: must be a positive integer, not ${want}`);
+  const first = create();
+  const lanes: Lanes = { handles: [first], owned: true };
+  try {
+    first.addMetaContext('base:allocation');
+    await first.connectUri(target);
+    // TODO(pool): further connections when first.canMultiConn().
+    if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
+    return lanes;
+  } catch (e) {
+    await closeLanes(lanes);
+    throw e;
+  }
+}
+
+/** Disconnect what was opened here: NBD_CMD_DISC once replies in flight are in (cancelled ones are read and dropped), then close. */
+async function closeLanes(lanes: Lanes): Promise<void> {
+  if (!lanes.owned) return;
+  await Promise.all(lanes.handles.map(async (h) => {
+    const timer = new Promise((r) => setTimeout(r, 5000));
+    if (h.aioIsReady() || h.aioIsProcessing()) await Promise.race([h.shutdown().catch(() => {}), timer]);
+    h.close();
+  }));
+}
+
+const cancelled = (ctx: string, done: bigint, total: bigint) =>
+  new NbdError(errno.ECANCELED, ctx, total > 0n ? `cancelled after ${sizeText(done)} of ${sizeText(total)}` : 'cancelled');
+
+/** The range [offset, offset + count) checked against the export's size. */
+function range(ctx: string, h: RemoteHandle, offset: U64 | undefined, count: U64 | undefined): [bigint, bigint] {
+  const size = h.getSize();
+  const start = BigInt(offset ?? 0);
+  const end = count === undefined ? size : start + BigInt(count);
+  if (start < 0n || end < start || end > size) {
+    throw new NbdError(errno.EINVAL, ctx, `the range ${start}–${end} is not within ${exportText(h)} (${size} bytes)`);
+  }
+  return [start, end];
+}
+
+interface Piece {
+  offset: bigint;
+  length: number;
+  /** Known to read as zeroes (NBD_STATE_ZERO): not read. */
+  zero: boolean;
+}
+
+/**
+ * [start, end) in pieces of at most `request` bytes, zero runs apart, from block status asked a
+ * span at a time as the copy reaches it (replies may stop short: asked again from there).
+ */
+async function* pieces(h: RemoteHandle, start: bigint, end: bigint, request: number, signal?: AbortSignal): AsyncGenerator<Piece> {
+  const sparse = h.canMetaContext('base:allocation');
+  const R = BigInt(request);
+  for (let at = start; at < end;) {
+    const runs: { length: bigint; zero: boolean }[] = [];
+    if (sparse) {
+      const count = end - at > STATUS_SPAN ? STATUS_SPAN : end - at;
+      let to = at;
+      await h.blockStatus64(count, at, (ctx: string, offset: bigint, entries: Extent64[]) => {
+        if (ctx !== 'base:allocation') return 0;
+        to = offset;
+        for (const e of entries) {
+          const n = to + e.length > end ? end - to : e.length;
+          if (n <= 0n) break;
+          runs.push({ length: n, zero: (Number(e.flags) & STATE_ZERO) !== 0 });
+          to += n;
+        }
+        return 0;
+      }, 0, { signal });
+    }
+    if (!runs.length) runs.push({ length: sparse ? (end - at > STATUS_SPAN ? STATUS_SPAN : end - at) : end - at, zero: false });
+    for (const r of runs) {
+      const stop = at + r.length;
+      if (r.zero) {
+        yield { offset: at, length: Number(r.length), zero: true };
+        at = stop;
+        continue;
+      }
+      while (at < stop) {
+        const n = stop - at > R ? R : stop - at;
+        yield { offset: at, length: Number(n), zero: false };
+        at += n;
+      }
+    }
+  }
+}
+
+/** Plain buffers of one size, used again once a sink is done with them. */
+class Buffers {
+  readonly #free: Uint8Array<ArrayBuffer>[] = [];
+  constructor(readonly size: number, readonly reuse: boolean) {}
+  take(n: number): Uint8Array<ArrayBuffer> { return (this.#free.pop() ?? new Uint8Array(this.size)).subarray(0, n); }
+  give(b: Uint8Array<ArrayBuffer>): void { if (this.reuse && this.#free.length < 64) this.#free.push(new Uint8Array(b.buffer)); }
+}
+
+class Progress {
+  readonly #t0 = performance.now();
+  done = 0n;
+  constructor(readonly phase: TransferProgress['phase'], readonly total: bigint, readonly fn?: (p: TransferProgress) => void) {}
+  add(n: number): void {
+    this.done += BigInt(n);
+    const s = (performance.now() - this.#t0) / 1000;
+    this.fn?.({ phase: this.phase, bytes: this.done, total: this.total, mibps: s > 0 ? Number(this.done) / MiB / s : 0 });
+  }
+  get ms(): number { return performance.now() - this.#t0; }
+}
+
+const settings = (o: TransferOptions) => {
+  const requestSize = o.requestSize ?? MiB;
+  const requests = o.requests ?? 8;
+  if (!Number.isInteger(requestSize) || requestSize < 512 || requestSize > 32 * MiB) throw new NbdError(errno.EINVAL, 'transfer', `requestSize: must be 512 bytes to 32 MiB, not ${requestSize}`);
+  if (!Number.isInteger(requests) || requests < 1) throw new NbdError(errno.EINVAL, 'transfer', `requests: must be a positive integer, not ${requests}`);
+  return { requestSize, requests, connections: o.connections ?? 4 };
+}
+
+/**
+ * Copy bytes [offset, offset + count) of an export (a URI to connect to, or a connected handle)
+ * into `sink`. A sink with seek() and truncate() (FileSystemWritableFileStream) is sized first
+ * and written at positions, zero runs skipped; any other WritableStream gets the bytes in order,
+ * zero runs as chunks of zeroes. The sink is closed at the end, aborted on failure.
+ */
+export async function download(src: string | RemoteHandle, sink: WritableStream, opts: DownloadOptions = {}): Promise<TransferResult> {
+  const ctx = 'download';
+  const { requestSize, requests, connections } = settings(opts);
+  const signal = opts.signal;
+  const writer = sink.getWriter();
+  let lanes: Lanes | null = null;
+  const inFlight: Promise<unknown>[] = [];
+  let progress: Progress | null = null;
+  try {
+    if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
+    lanes = await openLanes(ctx, src, connections, signal);
+    const hs = lanes.handles;
+    const [start, end] = range(ctx, hs[0]!, opts.offset, opts.count);
+    const seek = positioned(sink);
+    const buffers = new Buffers(requestSize, copiesChunks(sink));
+    const shared = canShare() ? Array.from({ length: requests }, () => allocBuffer(requestSize)) : [];
+    const zeroes = new Uint8Array(Math.min(requestSize, MiB));
+    progress = new Progress('download', end - start, opts.onProgress);
+    const p = progress;
+    let zeroBytes = 0n;
+    if (seek) await writer.write({ type: 'truncate', size: Number(end - start) });
+
+    // Pieces in offset order; each data piece's read is issued at once, and the oldest is written
+    // (or skipped) before a new read would take the window past `requests` pieces.
+    type Slot = { piece: Piece; data: Promise<Uint8Array<ArrayBuffer>> | null };
+    const queue: Slot[] = [];
+    let k = 0;
+    const write = async (slot: Slot) => {
+      const { piece } = slot;
+      const rel = Number(piece.offset - start);
+      if (slot.data) {
+        const data = await slot.data;
+        await writer.write(seek ? { type: 'write', position: rel, data } : data);
+        buffers.give(data);
+      } else if (!seek) {
+        for (let n = 0; n < piece.length; n += zeroes.length) await writer.write(zeroes.subarray(0, Math.min(zeroes.length, piece.length - n)));
+      }
+      p.add(piece.length);
+    };
+    const read = async (piece: Piece, lane: RemoteHandle): Promise<Uint8Array<ArrayBuffer>> => {
+      // Into shared memory where the page has it (the worker writes it there), then one copy into
+      // a plain buffer, as streams take no shared memory; elsewhere the worker's buffer comes back.
+      const sab = shared.pop();
+      try {
+        const into = sab ? sab.subarray(0, piece.length) : buffers.take(piece.length);
+        await lane.pread(into, piece.offset, 0, { signal });
+        if (!sab) return into as Uint8Array<ArrayBuffer>;
+        const out = buffers.take(piece.length);
+        out.set(into);
+        return out;
+      } finally {
+        if (sab) shared.push(sab);
+      }
+    };
+    let held = 0;
+    for await (const piece of pieces(hs[0]!, start, end, requestSize, signal)) {
+      if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
+      if (piece.zero) zeroBytes += BigInt(piece.length);
+      const slot: Slot = { piece, data: piece.zero ? null : read(piece, hs[k++ % hs.length]!) };
+      if (slot.data) {
+        inFlight.push(slot.data.catch(() => {}));
+        held++;
+      }
+      queue.push(slot);
+      while (held >= requests || (queue.length > 1 && queue[0]!.data === null)) {
+        const s = queue.shift()!;
+        if (s.data) held--;
+        await write(s);
+      }
+    }
+    while (queue.length) await write(queue.shift()!);
+    await writer.close();
+    return { bytes: end - start, zeroBytes, connections: hs.length, ms: p.ms };
+  } catch (e) {
+    const err = signal?.aborted ? cancelled(ctx, progress?.done ?? 0n, progress?.total ?? 0n) : asError(ctx, e);
+    await Promise.allSettled(inFlight);
+    await writer.abort(err).catch(() => {});
+    throw err;
+  } finally {
+    writer.releaseLock();
+    if (lanes) await closeLanes(lanes);
+  }
+}
+
+const asError = (ctx: string, e: unknown): NbdError =>
+  e instanceof NbdError ? e : new NbdError(errno.EIO, ctx, e instanceof Error ? e.message : String(e));
+
+/** True when every byte is zero (eight at a time where aligned). */
+export function isZero(b: Uint8Array): boolean {
+  let i = 0;
+  if (b.byteOffset % 8 === 0) {
+    const w = new BigUint64Array(b.buffer, b.byteOffset, b.length >> 3);
+    for (let j = 0; j < w.length; j++) if (w[j] !== 0n) return false;
+    i = w.length << 3;
+  }
+  for (; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Copy `image` (a File or Blob) into an export at `offset`: runs of zero bytes as write-zeroes
+ * (or not at all with destinationIsZero), a flush, then, unless `verify` is false, every byte read
+ * back and compared. Refused with EPERM on a read-only export.
+ */
+export async function upload(image: Blob, dest: string | RemoteHandle, opts: UploadOptions = {}): Promise<TransferResult> {
+  const ctx = 'upload';
+  const { requestSize, requests, connections } = settings(opts);
+  const signal = opts.signal;
+  let lanes: Lanes | null = null;
+  const inFlight: Promise<unknown>[] = [];
+  let progress: Progress | null = null;
+  try {
+    if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
+    lanes = await openLanes(ctx, dest, connections, signal);
+    const hs = lanes.handles;
+    const h = hs[0]!;
+    if (h.isReadOnly()) throw new NbdError(errno.EPERM, ctx, `${exportText(h)} is read-only: nothing was written`);
+    const start = BigInt(opts.offset ?? 0);
+    const total = BigInt(image.size);
+    if (start < 0n || start + total > h.getSize()) {
+      throw new NbdError(errno.ENOSPC, ctx, `the image (${image.size} bytes) does not fit in ${exportText(h)} (${h.getSize()} bytes) at offset ${start}`);
+    }
+    const canZero = h.canZero();
+    let zeroBytes = 0n;
+    let k = 0;
+    const t0 = performance.now();
+    // A window of `requests` writes in flight; the image is read a request at a time.
+    const run = async (phase: 'upload' | 'verify', step: (rel: number, data: Uint8Array, lane: RemoteHandle) => Promise<void>) => {
+      const p = (progress = new Progress(phase, total, opts.onProgress));
+      const window: Promise<void>[] = [];
+      for (let rel = 0; rel < image.size; rel += requestSize) {
+        if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
+        const data = new Uint8Array(await image.slice(rel, Math.min(image.size, rel + requestSize)).arrayBuffer());
+        const w = step(rel, data, hs[k++ % hs.length]!).then(() => p.add(data.length));
+        inFlight.push(w.catch(() => {}));
+        window.push(w);
+        if (window.length >= requests) await window.shift();
+      }
+      await Promise.all(window);
+    };
+    await run('upload', async (rel, data, lane) => {
+      const at = start + BigInt(rel);
+      if (isZero(data)) {
+        zeroBytes += BigInt(data.length);
+        if (opts.destinationIsZero) return;
+        if (canZero) return lane.zero(data.length, at, 0, { signal });
+      }
+      return lane.pwrite(data, at, 0, { signal });
+    });
+    if (opts.flush !== false && h.canFlush()) await Promise.all(hs.map((lane) => lane.flush(0, { signal })));
+    if (opts.verify !== false) {
+      await run('verify', async (rel, data, lane) => {
+        const back = allocBuffer(data.length);
+        await lane.pread(back, start + BigInt(rel), 0, { signal });
+        for (let i = 0; i < data.length; i++) {
+          if (back[i] !== data[i]) {
+            const hex = (x: number) => `0x${x.toString(16).padStart(2, '0')}`;
+            throw new NbdError(errno.EIO, ctx, `verify: byte ${start + BigInt(rel + i)} of ${exportText(h)} reads ${hex(back[i]!)}, the image has ${hex(data[i]!)}`);
+          }
+        }
+      });
+    }
+    return { bytes: total, zeroBytes, connections: hs.length, ms: performance.now() - t0 };
+  } catch (e) {
+    const last = progress as Progress | null; // set by run(), which TypeScript does not follow
+    const err = signal?.aborted ? cancelled(ctx, last?.done ?? 0n, last?.total ?? 0n) : asError(ctx, e);
+    await Promise.allSettled(inFlight);
+    throw err;
+  } finally {
+    if (lanes) await closeLanes(lanes);
+  }
+}
