@@ -297,13 +297,13 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
 const asError = (ctx: string, e: unknown): NbdError =>
   e instanceof NbdError ? e : new NbdError(errno.EIO, ctx, e instanceof Error ? e.message : String(e));
 
-/** True when every byte is zero (eight at a time where aligned). */
+/** True when every byte is zero (four at a time where aligned). */
 export function isZero(b: Uint8Array): boolean {
   let i = 0;
-  if (b.byteOffset % 8 === 0) {
-    const w = new BigUint64Array(b.buffer, b.byteOffset, b.length >> 3);
-    for (let j = 0; j < w.length; j++) if (w[j] !== 0n) return false;
-    i = w.length << 3;
+  if (b.byteOffset % 4 === 0) {
+    const w = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+    for (let j = 0; j < w.length; j++) if (w[j] !== 0) return false;
+    i = w.length << 2;
   }
   for (; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
@@ -326,7 +326,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
     lanes = await openLanes(ctx, dest, connections, signal);
     const hs = lanes.handles;
     const h = hs[0]!;
-    if (h.isReadOnly()) throw new NbdError(errno.EPERM, ctx, `${exportText(h)} is read-only: nothing was written`);
+    if (h.isReadOnly()) throw new NbdError(errno.EPERM, ctx, `${exportText(h)} is read-only`);
     const start = BigInt(opts.offset ?? 0);
     const total = BigInt(image.size);
     if (start < 0n || start + total > h.getSize()) {
