@@ -6,12 +6,13 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CDPSession, Page } from 'playwright-core';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '../../web/node/index.js';
-import { labPage, serveDist, type Site } from '../support/browser.js';
+import { CHROMIUM_ARGS, serveDist, type Site } from '../support/browser.js';
 import { random } from '../support/data.js';
 import { startNbdkit, startWebsockify, type NbdServer } from '../support/servers.js';
 
@@ -20,8 +21,27 @@ const GiB = 1024 * MiB;
 const TiB = 1024n * BigInt(GiB);
 
 let site: Site;
-beforeAll(async () => { site = await serveDist(true); });
-afterAll(() => site.close());
+// A profile on disk: the origin-private file system of an incognito context (Playwright's
+// newContext) lives in memory, with a small quota.
+let browser: BrowserContext;
+beforeAll(async () => {
+  site = await serveDist(true);
+  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'webnbd-transfer-profile-')), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+  await site.close();
+});
+
+/** A lab page (window.webnbd), with page errors collected. */
+async function labPage(on: Site): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${on.origin}/lab.html`);
+  await page.waitForFunction(() => 'webnbd' in window);
+  return { page, errors };
+}
 
 /** nbdkit with `args`, and its nbd+ws:// URI through websockify. */
 async function serve(args: string[]): Promise<{ nbd: NbdServer; ws: string }> {

@@ -230,7 +230,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     progress = new Progress('download', end - start, opts.onProgress);
     const p = progress;
     let zeroBytes = 0n;
-    if (seek) await writer.write({ type: 'truncate', size: Number(end - start) });
+    if (seek) await writer.write({ type: 'truncate', size: Number(end - start) }).catch(sinkError);
 
     // Pieces in offset order; each data piece's read is issued at once, and the oldest is written
     // (or skipped) before a new read would take the window past `requests` pieces.
@@ -242,10 +242,10 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
       const rel = Number(piece.offset - start);
       if (slot.data) {
         const data = await slot.data;
-        await writer.write(seek ? { type: 'write', position: rel, data } : data);
+        await writer.write(seek ? { type: 'write', position: rel, data } : data).catch(sinkError);
         buffers.give(data);
       } else if (!seek) {
-        for (let n = 0; n < piece.length; n += zeroes.length) await writer.write(zeroes.subarray(0, Math.min(zeroes.length, piece.length - n)));
+        for (let n = 0; n < piece.length; n += zeroes.length) await writer.write(zeroes.subarray(0, Math.min(zeroes.length, piece.length - n))).catch(sinkError);
       }
       p.add(piece.length);
     };
@@ -281,7 +281,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
       }
     }
     while (queue.length) await write(queue.shift()!);
-    await writer.close();
+    await writer.close().catch(sinkError);
     return { bytes: end - start, zeroBytes, connections: hs.length, ms: p.ms };
   } catch (e) {
     const err = signal?.aborted ? cancelled(ctx, progress?.done ?? 0n, progress?.total ?? 0n) : asError(ctx, e);
@@ -296,6 +296,13 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
 
 const asError = (ctx: string, e: unknown): NbdError =>
   e instanceof NbdError ? e : new NbdError(errno.EIO, ctx, e instanceof Error ? e.message : String(e));
+
+/** The sink refused a write: say so, ENOSPC when the browser's storage is full (QuotaExceededError). */
+const sinkError = (e: unknown): never => {
+  const name = (e as { name?: string }).name;
+  const why = e instanceof Error ? e.message : String(e);
+  throw new NbdError(name === 'QuotaExceededError' ? errno.ENOSPC : errno.EIO, 'download', `writing the file: ${why}`);
+};
 
 /** True when every byte is zero (four at a time where aligned). */
 export function isZero(b: Uint8Array): boolean {
