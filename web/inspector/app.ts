@@ -47,6 +47,7 @@ export class Inspector {
   #urlTimer = 0;
   readonly transfers = new TransferForms($('#save'), $('#upload'), () => this.#shown(), () => {
     // What was written is not what the views have cached: show it afresh.
+    this.#disk?.invalidate();
     void this.open(this.#src, this.#export, this.dump.position, false);
   });
   /** Hears of the shared connection's losses and reconnections (Disk.watch), to say them at once. */
