@@ -176,6 +176,54 @@ async function* pieces(h: RemoteHandle, start: bigint, end: bigint, request: num
   }
 }
 
+/**
+ * Whether stretches of an export are known to read as zeroes (NBD_STATE_ZERO), asked in offset
+ * order: block status is walked forward once, as pieces() gives it.
+ */
+class ZeroRuns {
+  readonly #gen: AsyncGenerator<Piece>;
+  #cur: { start: bigint; end: bigint; zero: boolean } | null = null;
+  #done = false;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(h: RemoteHandle, start: bigint, end: bigint, signal?: AbortSignal) {
+    this.#gen = pieces(h, start, end, 1 << 30, signal);
+  }
+
+  /** True when [at, at + n) is inside one known-zero run. Calls are answered in turn. */
+  covers(at: bigint, n: number): Promise<boolean> {
+    const p = this.#chain.then(() => this.#covers(at, at + BigInt(n)));
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+
+  async #next(): Promise<Piece | null> {
+    if (this.#done) return null;
+    const r = await this.#gen.next();
+    if (r.done) this.#done = true;
+    return r.done ? null : r.value;
+  }
+
+  async #covers(at: bigint, end: bigint): Promise<boolean> {
+    while (!this.#cur || this.#cur.end <= at) {
+      const p = await this.#next();
+      if (!p) return false;
+      this.#cur = { start: p.offset, end: p.offset + BigInt(p.length), zero: p.zero };
+    }
+    // A zero run the status spans cut in two is one run.
+    while (this.#cur.zero && this.#cur.end < end) {
+      const p = await this.#next();
+      if (!p) break;
+      if (!p.zero) {
+        this.#cur = { start: p.offset, end: p.offset + BigInt(p.length), zero: false };
+        return false;
+      }
+      this.#cur.end = p.offset + BigInt(p.length);
+    }
+    return this.#cur.zero && this.#cur.start <= at && this.#cur.end >= end;
+  }
+}
+
 /** Plain buffers of one size, used again once a sink is done with them. */
 class Buffers {
   readonly #free: Uint8Array<ArrayBuffer>[] = [];
@@ -216,7 +264,8 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
   const signal = opts.signal;
   const writer = sink.getWriter();
   let lanes: Lanes | null = null;
-  const inFlight: Promise<unknown>[] = [];
+  /** Reads issued and not yet written: on failure, waited for before the connections close. */
+  const pending = new Set<Promise<unknown>>();
   let progress: Progress | null = null;
   try {
     if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
@@ -270,7 +319,9 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
       if (piece.zero) zeroBytes += BigInt(piece.length);
       const slot: Slot = { piece, data: piece.zero ? null : read(piece, hs[k++ % hs.length]!) };
       if (slot.data) {
-        inFlight.push(slot.data.catch(() => {}));
+        const settled = slot.data.then(() => {}, () => {});
+        pending.add(settled);
+        void settled.then(() => pending.delete(settled));
         held++;
       }
       queue.push(slot);
@@ -285,7 +336,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     return { bytes: end - start, zeroBytes, connections: hs.length, ms: p.ms };
   } catch (e) {
     const err = signal?.aborted ? cancelled(ctx, progress?.done ?? 0n, progress?.total ?? 0n) : asError(ctx, e);
-    await Promise.allSettled(inFlight);
+    await Promise.all(pending);
     await writer.abort(err).catch(() => {});
     throw err;
   } finally {
@@ -316,6 +367,20 @@ export function isZero(b: Uint8Array): boolean {
   return true;
 }
 
+/** Index of the first byte where `a` and `b` (of one length) differ, or -1. */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = a.length >> 2;
+    const wa = new Uint32Array(a.buffer, a.byteOffset, n);
+    const wb = new Uint32Array(b.buffer, b.byteOffset, n);
+    while (i < n && wa[i] === wb[i]) i++;
+    i <<= 2;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
 /**
  * Copy `image` (a File or Blob) into an export at `offset`: runs of zero bytes as write-zeroes
  * (or not at all with destinationIsZero), a flush, then, unless `verify` is false, every byte read
@@ -326,7 +391,8 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
   const { requestSize, requests, connections } = settings(opts);
   const signal = opts.signal;
   let lanes: Lanes | null = null;
-  const inFlight: Promise<unknown>[] = [];
+  /** Commands in flight: on failure, waited for before the connections close. */
+  const window: Promise<void>[] = [];
   let progress: Progress | null = null;
   try {
     if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
@@ -344,18 +410,27 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
     let k = 0;
     const t0 = performance.now();
     // A window of `requests` writes in flight; the image is read a request at a time.
+    // A window of `requests` commands in flight; the image read ahead as many requests again.
     const run = async (phase: 'upload' | 'verify', step: (rel: number, data: Uint8Array, lane: RemoteHandle) => Promise<void>) => {
       const p = (progress = new Progress(phase, total, opts.onProgress));
-      const window: Promise<void>[] = [];
+      const slice = (rel: number) => image.slice(rel, Math.min(image.size, rel + requestSize)).arrayBuffer();
+      const ahead: Promise<ArrayBuffer>[] = [];
+      let next = 0;
       for (let rel = 0; rel < image.size; rel += requestSize) {
         if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
-        const data = new Uint8Array(await image.slice(rel, Math.min(image.size, rel + requestSize)).arrayBuffer());
+        while (ahead.length < requests && next < image.size) {
+          const a = slice(next);
+          a.catch(() => {});
+          ahead.push(a);
+          next += requestSize;
+        }
+        const data = new Uint8Array(await ahead.shift()!);
         const w = step(rel, data, hs[k++ % hs.length]!).then(() => p.add(data.length));
-        inFlight.push(w.catch(() => {}));
+        w.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
         window.push(w);
         if (window.length >= requests) await window.shift();
       }
-      await Promise.all(window);
+      await Promise.all(window.splice(0));
     };
     await run('upload', async (rel, data, lane) => {
       const at = start + BigInt(rel);
@@ -368,14 +443,23 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
     });
     if (opts.flush !== false && h.canFlush()) await Promise.all(hs.map((lane) => lane.flush(0, { signal })));
     if (opts.verify !== false) {
+      // Read back into buffers used again (one per request in flight), compared a word at a time;
+      // zeroes of the image where block status says the export reads as zeroes need no reading.
+      const spare = Array.from({ length: requests }, () => allocBuffer(requestSize));
+      const zeroed = new ZeroRuns(h, start, start + total, signal);
       await run('verify', async (rel, data, lane) => {
-        const back = allocBuffer(data.length);
-        await lane.pread(back, start + BigInt(rel), 0, { signal });
-        for (let i = 0; i < data.length; i++) {
-          if (back[i] !== data[i]) {
+        if (isZero(data) && await zeroed.covers(start + BigInt(rel), data.length)) return;
+        const buf = spare.pop() ?? allocBuffer(requestSize);
+        try {
+          const back = buf.subarray(0, data.length);
+          await lane.pread(back, start + BigInt(rel), 0, { signal });
+          const i = firstDifference(back, data);
+          if (i >= 0) {
             const hex = (x: number) => `0x${x.toString(16).padStart(2, '0')}`;
             throw new NbdError(errno.EIO, ctx, `verify: byte ${start + BigInt(rel + i)} of ${exportText(h)} reads ${hex(back[i]!)}, the image has ${hex(data[i]!)}`);
           }
+        } finally {
+          spare.push(buf);
         }
       });
     }
@@ -383,7 +467,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
   } catch (e) {
     const last = progress as Progress | null; // set by run(), which TypeScript does not follow
     const err = signal?.aborted ? cancelled(ctx, last?.done ?? 0n, last?.total ?? 0n) : asError(ctx, e);
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(window);
     throw err;
   } finally {
     if (lanes) await closeLanes(lanes);
