@@ -129,9 +129,10 @@ describe('1 GiB sparse export: out to a file and back in', () => {
       const sink = await w.privateFile('sparse-1g.img');
       const seen: { bytes: string; mibps: number; phase: string }[] = [];
       const res = await w.download(uri, sink.stream, { onProgress: (p) => seen.push({ bytes: String(p.bytes), mibps: p.mibps, phase: p.phase }) });
-      return { bytes: String(res.bytes), zero: String(res.zeroBytes), where: sink.where, seen: seen.length, last: seen.at(-1), rising: seen.every((s, i) => i === 0 || BigInt(s.bytes) >= BigInt(seen[i - 1]!.bytes)) };
+      return { bytes: String(res.bytes), zero: String(res.zeroBytes), connections: res.connections, where: sink.where, seen: seen.length, last: seen.at(-1), rising: seen.every((s, i) => i === 0 || BigInt(s.bytes) >= BigInt(seen[i - 1]!.bytes)) };
     }, source.ws).finally(() => clearInterval(sampler));
-    expect(r).toMatchObject({ bytes: String(GiB), where: 'opfs', rising: true, last: { bytes: String(GiB), phase: 'download' } });
+    // Four connections (the default): sparse-random says can_multi_conn.
+    expect(r).toMatchObject({ bytes: String(GiB), connections: 4, where: 'opfs', rising: true, last: { bytes: String(GiB), phase: 'download' } });
     expect(r.last!.mibps).toBeGreaterThan(0);
     // nbdinfo --map says 94% of this export is hole,zero: none of it was read.
     expect(Number(r.zero)).toBeGreaterThan(0.9 * GiB);
@@ -150,9 +151,10 @@ describe('1 GiB sparse export: out to a file and back in', () => {
       const file = await (await root.getFileHandle('sparse-1g.img')).getFile();
       const phases = new Set<string>();
       const res = await w.upload(file, uri, { onProgress: (p) => phases.add(`${p.phase}:${p.total}`) });
-      return { bytes: String(res.bytes), zero: String(res.zeroBytes), phases: [...phases] };
+      return { bytes: String(res.bytes), zero: String(res.zeroBytes), connections: res.connections, phases: [...phases] };
     }, dest.ws);
     expect(r.bytes).toBe(String(GiB));
+    expect(r.connections).toBe(4);
     expect(Number(r.zero)).toBeGreaterThan(0.9 * GiB);
     expect(r.phases).toEqual([`upload:${GiB}`, `verify:${GiB}`]);
     expect(await serverHash(dest.nbd.uri)).toEqual(want);
@@ -228,7 +230,8 @@ describe('cancel and refusal', () => {
     // The file is not committed: the stream was aborted.
     expect(r.size).toBe(0);
     for (let i = 0; i < 50 && connections(log).closed < connections(log).opened; i++) await new Promise((res) => setTimeout(res, 100));
-    expect(connections(log)).toEqual({ opened: 1, closed: 1 });
+    // The four connections of the pool (pattern says can_multi_conn), all closed.
+    expect(connections(log)).toEqual({ opened: 4, closed: 4 });
   });
 
   it('refuses to upload to a read-only export with EPERM naming the export, and writes nothing', async () => {

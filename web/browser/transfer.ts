@@ -7,6 +7,7 @@
 // plain streams. Both take an AbortSignal and report progress with the speed.
 
 import { NbdError, errno } from '../core/errors.js';
+import { NbdPool } from '../core/pool.js';
 import type { Extent64, U64 } from '../core/types.js';
 import { allocBuffer, canShare, create, type RemoteHandle } from './client.js';
 import { STATE_ZERO } from './extents.js';
@@ -73,12 +74,6 @@ const positioned = (s: WritableStream): boolean =>
 const copiesChunks = (s: WritableStream): boolean =>
   typeof FileSystemWritableFileStream !== 'undefined' && s instanceof FileSystemWritableFileStream;
 
-interface Lanes {
-  handles: RemoteHandle[];
-  /** Opened here (and so closed here). */
-  owned: boolean;
-}
-
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 const sizeText = (n: bigint) => (n >= BigInt(MiB) ? `${(Number(n) / MiB).toFixed(n % BigInt(MiB) ? 1 : 0)} MiB` : plural(Number(n), 'byte'));
 const exportText = (h: RemoteHandle) => {
@@ -86,32 +81,35 @@ const exportText = (h: RemoteHandle) => {
   return name === '' ? 'the default export' : `export “${name}”`;
 };
 
-/** Connect to `target` (or use the handle given); more connections only where the server allows it. */
-async function openLanes(ctx: string, target: string | RemoteHandle, want: number, signal?: AbortSignal): Promise<Lanes> {
-  if (typeof target !== 'string') return { handles: [target], owned: false };
-  if (!Number.isInteger(want) || want < 1) throw new NbdError(errno.EINVAL, ctx, `connections: must be a positive integer, not ${want}`);
-  const first = create();
-  const lanes: Lanes = { handles: [first], owned: true };
-  try {
-    first.addMetaContext('base:allocation');
-    await first.connectUri(target);
-    // TODO(pool): further connections when first.canMultiConn().
-    if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
-    return lanes;
-  } catch (e) {
-    await closeLanes(lanes);
-    throw e;
-  }
+/** Connections to the export: a pool opened here (and so closed here), or the handle given alone. */
+interface Lanes {
+  pool: NbdPool<RemoteHandle>;
+  owned: boolean;
+}
+
+/**
+ * Connect to `target` (or use the handle given): `want` connections where the server says
+ * can_multi_conn, one otherwise (nbdcopy's rule, NbdPool's), each asking for base:allocation.
+ */
+async function openLanes(target: string | RemoteHandle, want: number, signal?: AbortSignal): Promise<Lanes> {
+  if (typeof target !== 'string') return { pool: await NbdPool.open(() => Promise.resolve(target), { connections: 1 }), owned: false };
+  const connect = async (): Promise<RemoteHandle> => {
+    const h = create();
+    try {
+      h.addMetaContext('base:allocation');
+      await h.connectUri(target);
+      return h;
+    } catch (e) {
+      h.close();
+      throw e;
+    }
+  };
+  return { pool: await NbdPool.open(connect, { connections: want, signal }), owned: true };
 }
 
 /** Disconnect what was opened here: NBD_CMD_DISC once replies in flight are in (cancelled ones are read and dropped), then close. */
 async function closeLanes(lanes: Lanes): Promise<void> {
-  if (!lanes.owned) return;
-  await Promise.all(lanes.handles.map(async (h) => {
-    const timer = new Promise((r) => setTimeout(r, 5000));
-    if (h.aioIsReady() || h.aioIsProcessing()) await Promise.race([h.shutdown().catch(() => {}), timer]);
-    h.close();
-  }));
+  if (lanes.owned) await lanes.pool.close();
 }
 
 const cancelled = (ctx: string, done: bigint, total: bigint) =>
@@ -249,7 +247,9 @@ const settings = (o: TransferOptions) => {
   const requests = o.requests ?? 8;
   if (!Number.isInteger(requestSize) || requestSize < 512 || requestSize > 32 * MiB) throw new NbdError(errno.EINVAL, 'transfer', `requestSize: must be 512 bytes to 32 MiB, not ${requestSize}`);
   if (!Number.isInteger(requests) || requests < 1) throw new NbdError(errno.EINVAL, 'transfer', `requests: must be a positive integer, not ${requests}`);
-  return { requestSize, requests, connections: o.connections ?? 4 };
+  const connections = o.connections ?? 4;
+  if (!Number.isInteger(connections) || connections < 1) throw new NbdError(errno.EINVAL, 'transfer', `connections: must be a positive integer, not ${connections}`);
+  return { requestSize, requests, connections };
 }
 
 /**
@@ -269,9 +269,9 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
   let progress: Progress | null = null;
   try {
     if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
-    lanes = await openLanes(ctx, src, connections, signal);
-    const hs = lanes.handles;
-    const [start, end] = range(ctx, hs[0]!, opts.offset, opts.count);
+    lanes = await openLanes(src, connections, signal);
+    const pool = lanes.pool;
+    const [start, end] = range(ctx, pool.first, opts.offset, opts.count);
     const seek = positioned(sink);
     const buffers = new Buffers(requestSize, copiesChunks(sink));
     const shared = canShare() ? Array.from({ length: requests }, () => allocBuffer(requestSize)) : [];
@@ -285,7 +285,6 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     // (or skipped) before a new read would take the window past `requests` pieces.
     type Slot = { piece: Piece; data: Promise<Uint8Array<ArrayBuffer>> | null };
     const queue: Slot[] = [];
-    let k = 0;
     const write = async (slot: Slot) => {
       const { piece } = slot;
       const rel = Number(piece.offset - start);
@@ -314,10 +313,10 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
       }
     };
     let held = 0;
-    for await (const piece of pieces(hs[0]!, start, end, requestSize, signal)) {
+    for await (const piece of pieces(pool.first, start, end, requestSize, signal)) {
       if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
       if (piece.zero) zeroBytes += BigInt(piece.length);
-      const slot: Slot = { piece, data: piece.zero ? null : read(piece, hs[k++ % hs.length]!) };
+      const slot: Slot = { piece, data: piece.zero ? null : pool.run((lane) => read(piece, lane)) };
       if (slot.data) {
         const settled = slot.data.then(() => {}, () => {});
         pending.add(settled);
@@ -333,7 +332,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     }
     while (queue.length) await write(queue.shift()!);
     await writer.close().catch(sinkError);
-    return { bytes: end - start, zeroBytes, connections: hs.length, ms: p.ms };
+    return { bytes: end - start, zeroBytes, connections: pool.connections, ms: p.ms };
   } catch (e) {
     const err = signal?.aborted ? cancelled(ctx, progress?.done ?? 0n, progress?.total ?? 0n) : asError(ctx, e);
     await Promise.all(pending);
@@ -396,9 +395,9 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
   let progress: Progress | null = null;
   try {
     if (signal?.aborted) throw cancelled(ctx, 0n, 0n);
-    lanes = await openLanes(ctx, dest, connections, signal);
-    const hs = lanes.handles;
-    const h = hs[0]!;
+    lanes = await openLanes(dest, connections, signal);
+    const pool = lanes.pool;
+    const h = pool.first;
     if (h.isReadOnly()) throw new NbdError(errno.EPERM, ctx, `${exportText(h)} is read-only`);
     const start = BigInt(opts.offset ?? 0);
     const total = BigInt(image.size);
@@ -407,7 +406,6 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
     }
     const canZero = h.canZero();
     let zeroBytes = 0n;
-    let k = 0;
     const t0 = performance.now();
     // A window of `requests` writes in flight; the image is read a request at a time.
     // A window of `requests` commands in flight; the image read ahead as many requests again.
@@ -425,7 +423,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
           next += requestSize;
         }
         const data = new Uint8Array(await ahead.shift()!);
-        const w = step(rel, data, hs[k++ % hs.length]!).then(() => p.add(data.length));
+        const w = pool.run((lane) => step(rel, data, lane)).then(() => p.add(data.length));
         w.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
         window.push(w);
         if (window.length >= requests) await window.shift();
@@ -441,7 +439,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
       }
       return lane.pwrite(data, at, 0, { signal });
     });
-    if (opts.flush !== false && h.canFlush()) await Promise.all(hs.map((lane) => lane.flush(0, { signal })));
+    if (opts.flush !== false && h.canFlush()) await pool.flush(0, { signal });
     if (opts.verify !== false) {
       // Read back into buffers used again (one per request in flight), compared a word at a time;
       // zeroes of the image where block status says the export reads as zeroes need no reading.
@@ -463,7 +461,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
         }
       });
     }
-    return { bytes: total, zeroBytes, connections: hs.length, ms: performance.now() - t0 };
+    return { bytes: total, zeroBytes, connections: pool.connections, ms: performance.now() - t0 };
   } catch (e) {
     const last = progress as Progress | null; // set by run(), which TypeScript does not follow
     const err = signal?.aborted ? cancelled(ctx, last?.done ?? 0n, last?.total ?? 0n) : asError(ctx, e);
