@@ -11,6 +11,7 @@ import { Chromium } from './chromium.js';
 import { startFixtures, type Fixtures } from './fixtures.js';
 import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, readPass } from './in-browser.js';
 import { nodeRead } from './node-read.js';
+import { downloadPhase } from './download.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
 export interface BenchConfig {
@@ -23,6 +24,9 @@ export interface BenchConfig {
   /** Bytes of each bare-WebSocket flood (two before each pass: bare, and copying into shared memory). */
   ceilingBytes: number;
   latencySamples: number;
+  /** Size of the export the browser downloads to a file (download.ts), and its passes. */
+  downloadBytes: number;
+  downloadPasses: number;
   /** Fresh pages timed by first-sector.ts. */
   firstSectorRuns: number;
   /** Timed runs of the quick measurements (the median is reported). */
@@ -57,6 +61,10 @@ export interface Results {
   echo_p50_us: number;
   first_sector_ms: number | null;
   heap_growth_mib: number;
+  /** webnbd/browser's download() of a pattern export into the origin-private file system, four connections (download.ts). */
+  browser_download_mibps: number;
+  /** The page's (and its worker's) memory above its start during those downloads. */
+  browser_download_memory_mib: number;
   /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
   dump_identical: boolean;
   /** `webnbd dump -C` and hexdump -C printed the same bytes for the hexdump range. */
@@ -237,7 +245,9 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const node = await nodePhase(fx, cfg);
     const dumps = await dumpPhase(fx, cfg);
     const chromium = await Chromium.launch();
-    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
+    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain)
+      .then(async (b) => ({ ...b, ...await downloadPhase(chromium, isolated, cfg.downloadBytes, cfg.downloadPasses, cfg.log) }))
+      .finally(() => chromium.close());
     const first = await firstSectorMs(cfg);
     cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
     // In the order of the issue's list.
@@ -259,6 +269,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       echo_p50_us: inBrowser.echo_p50_us,
       first_sector_ms: first,
       heap_growth_mib: inBrowser.heap_growth_mib,
+      browser_download_mibps: inBrowser.browser_download_mibps,
+      browser_download_memory_mib: inBrowser.browser_download_memory_mib,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,
       machine: await machine(),

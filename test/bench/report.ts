@@ -17,6 +17,12 @@ export const TARGETS: Target[] = [
   { name: 'dump_C / xxd', value: (r) => r.dump_C_mibps / r.xxd_mibps, goal: '≥ 2', met: (v) => v >= 2 },
   { name: 'browser_p50 / echo_p50', value: (r) => r.browser_p50_us / r.echo_p50_us, goal: '≤ 1.5', met: (v) => v <= 1.5 },
   { name: 'heap_growth_mib', value: (r) => r.heap_growth_mib, goal: '≤ 16', met: (v) => v <= 16 },
+  {
+    name: 'browser_download / browser_ceiling_4_sockets',
+    value: (r) => (r.browser_ceiling_4_sockets_mibps ? r.browser_download_mibps / r.browser_ceiling_4_sockets_mibps : null),
+    goal: '≥ 0.8', met: (v) => v >= 0.8,
+  },
+  { name: 'browser_download_memory_mib', value: (r) => r.browser_download_memory_mib, goal: '≤ 64', met: (v) => v <= 64 },
 ];
 
 const FIGURES: [keyof Results, string][] = [
@@ -39,6 +45,8 @@ const FIGURES: [keyof Results, string][] = [
   ['echo_p50_us', 'bare WebSocket echo of 512 bytes, median'],
   ['first_sector_ms', 'inspector: connect to sector 0 on screen'],
   ['heap_growth_mib', 'worker JS heap growth over the browser passes'],
+  ['browser_download_mibps', 'download() of a 1 GiB export to a file (OPFS), four connections'],
+  ['browser_download_memory_mib', 'page and worker memory above their start during it'],
 ];
 
 const fmt = (v: unknown): string =>
