@@ -234,6 +234,17 @@ describe('cancel and refusal', () => {
     expect(connections(log)).toEqual({ opened: 4, closed: 4 });
   });
 
+  it('verify catches an export that drops what is written (nbdkit null), naming the first byte that differs', async () => {
+    const { ws } = await serve(['null', 'size=4M']);
+    const { page } = await labPage(site);
+    const r = await page.evaluate(async (uri) => {
+      const image = new Uint8Array(3 << 20);
+      image.fill(0x5a, (2 << 20) + 7);
+      return window.webnbd.upload(new Blob([image]), uri, { offset: 4096 }).then(() => null, (e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
+    }, ws);
+    expect(r).toEqual({ code: 'EIO', message: `upload: verify: byte ${4096 + 2 * MiB + 7} of the default export reads 0x00, the image has 0x5a: Input/output error` });
+  });
+
   it('refuses to upload to a read-only export with EPERM naming the export, and writes nothing', async () => {
     const { ws } = await serve(['-r', 'memory', 'size=1M']);
     const { page } = await labPage(site);

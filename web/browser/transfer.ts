@@ -409,48 +409,61 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
     const t0 = performance.now();
     // A window of `requests` writes in flight; the image is read a request at a time.
     // A window of `requests` commands in flight; the image read ahead as many requests again.
-    const run = async (phase: 'upload' | 'verify', step: (rel: number, data: Uint8Array, lane: RemoteHandle) => Promise<void>) => {
+    // A window of `requests` commands in flight; the image read ahead as many requests again.
+    // `skip` (asked in order) leaves a request out without reading the image there.
+    // A step sends its commands through `io` (the pool): errors of its own are not a connection's.
+    type Step = (rel: number, data: Uint8Array, io: (f: (lane: RemoteHandle) => Promise<void>) => Promise<void>) => Promise<void>;
+    const run = async (phase: 'upload' | 'verify', step: Step, skip?: (rel: number, n: number) => Promise<boolean>) => {
       const p = (progress = new Progress(phase, total, opts.onProgress));
-      const slice = (rel: number) => image.slice(rel, Math.min(image.size, rel + requestSize)).arrayBuffer();
-      const ahead: Promise<ArrayBuffer>[] = [];
+      const length = (rel: number) => Math.min(image.size, rel + requestSize) - rel;
+      const read = async (rel: number) => ((await skip?.(rel, length(rel))) ? null : image.slice(rel, rel + length(rel)).arrayBuffer());
+      const ahead: Promise<ArrayBuffer | null>[] = [];
       let next = 0;
       for (let rel = 0; rel < image.size; rel += requestSize) {
         if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
         while (ahead.length < requests && next < image.size) {
-          const a = slice(next);
+          const a = read(next);
           a.catch(() => {});
           ahead.push(a);
           next += requestSize;
         }
-        const data = new Uint8Array(await ahead.shift()!);
-        const w = pool.run((lane) => step(rel, data, lane)).then(() => p.add(data.length));
+        const got = await ahead.shift()!;
+        if (!got) {
+          p.add(length(rel));
+          continue;
+        }
+        const data = new Uint8Array(got);
+        const w = step(rel, data, (f) => pool.run(f)).then(() => p.add(data.length));
         w.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
         window.push(w);
         if (window.length >= requests) await window.shift();
       }
       await Promise.all(window.splice(0));
     };
-    await run('upload', async (rel, data, lane) => {
+    /** Requests of the image that are all zeroes, found while writing. */
+    const zeroed = new Uint8Array(Math.ceil(image.size / requestSize));
+    await run('upload', async (rel, data, io) => {
       const at = start + BigInt(rel);
       if (isZero(data)) {
+        zeroed[rel / requestSize] = 1;
         zeroBytes += BigInt(data.length);
         if (opts.destinationIsZero) return;
-        if (canZero) return lane.zero(data.length, at, 0, { signal });
+        if (canZero) return io((lane) => lane.zero(data.length, at, 0, { signal }));
       }
-      return lane.pwrite(data, at, 0, { signal });
+      return io((lane) => lane.pwrite(data, at, 0, { signal }));
     });
     if (opts.flush !== false && h.canFlush()) await pool.flush(0, { signal });
     if (opts.verify !== false) {
-      // Read back into buffers used again (one per request in flight), compared a word at a time;
-      // zeroes of the image where block status says the export reads as zeroes need no reading.
+      // Read back into buffers used again (one per request in flight), compared a word at a time.
+      // Where the image is zeroes and block status says the export reads as zeroes
+      // (NBD_STATE_ZERO), neither needs reading.
       const spare = Array.from({ length: requests }, () => allocBuffer(requestSize));
-      const zeroed = new ZeroRuns(h, start, start + total, signal);
-      await run('verify', async (rel, data, lane) => {
-        if (isZero(data) && await zeroed.covers(start + BigInt(rel), data.length)) return;
+      const zeroRuns = new ZeroRuns(h, start, start + total, signal);
+      await run('verify', async (rel, data, io) => {
         const buf = spare.pop() ?? allocBuffer(requestSize);
         try {
           const back = buf.subarray(0, data.length);
-          await lane.pread(back, start + BigInt(rel), 0, { signal });
+          await io((lane) => lane.pread(back, start + BigInt(rel), 0, { signal }));
           const i = firstDifference(back, data);
           if (i >= 0) {
             const hex = (x: number) => `0x${x.toString(16).padStart(2, '0')}`;
@@ -459,7 +472,7 @@ export async function upload(image: Blob, dest: string | RemoteHandle, opts: Upl
         } finally {
           spare.push(buf);
         }
-      });
+      }, async (rel, n) => zeroed[rel / requestSize] === 1 && zeroRuns.covers(start + BigInt(rel), n));
     }
     return { bytes: total, zeroBytes, connections: pool.connections, ms: performance.now() - t0 };
   } catch (e) {
