@@ -21,15 +21,18 @@ const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
 
 type Session = (method: string, params?: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
-async function used(sessions: Session[], collect: boolean): Promise<number> {
-  let n = 0;
+/** Each session's JS heap plus ArrayBuffer memory, in bytes. */
+async function used(sessions: Session[], collect: boolean): Promise<number[]> {
+  const n: number[] = [];
   for (const s of sessions) {
     if (collect) await s('HeapProfiler.collectGarbage');
     const u = await s('Runtime.getHeapUsage') as { usedSize: number; backingStorageSize?: number };
-    n += u.usedSize + (u.backingStorageSize ?? 0);
+    n.push(u.usedSize + (u.backingStorageSize ?? 0));
   }
   return n;
 }
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 function pass(page: CdpPage, uri: string): Promise<number> {
   return page.evaluate(async (u) => {
@@ -63,7 +66,7 @@ export async function downloadPhase(chromium: Chromium, site: Site, bytes: numbe
     let peak = base;
     let sampling = Promise.resolve();
     const timer = setInterval(() => {
-      sampling = sampling.then(() => used(sessions, false)).then((n) => { peak = Math.max(peak, n); }, () => {});
+      sampling = sampling.then(() => used(sessions, false)).then((n) => { if (sum(n) > sum(peak)) peak = n; }, () => {});
     }, 50);
     const times: number[] = [];
     try {
@@ -72,8 +75,9 @@ export async function downloadPhase(chromium: Chromium, site: Site, bytes: numbe
       clearInterval(timer);
       await sampling;
     }
-    log(`download: ${times.map((t) => t.toFixed(0)).join(' ')} ms for ${bytes / MiB} MiB; memory ${((peak - base) / MiB).toFixed(1)} MiB above the start`);
-    return { browser_download_mibps: mibps(bytes, median(times)), browser_download_memory_mib: (peak - base) / MiB };
+    const above = peak.map((n, i) => (n - base[i]!) / MiB);
+    log(`download: ${times.map((t) => t.toFixed(0)).join(' ')} ms for ${bytes / MiB} MiB; memory above the start: page ${above[0]!.toFixed(1)} MiB, worker ${above[1]!.toFixed(1)} MiB`);
+    return { browser_download_mibps: mibps(bytes, median(times)), browser_download_memory_mib: sum(above) };
   } finally {
     await page.close();
     await Promise.all([bridge.stop(), nbd.stop()]);

@@ -11,6 +11,7 @@ import { NbdPool } from '../core/pool.js';
 import type { Extent64, U64 } from '../core/types.js';
 import { allocBuffer, canShare, create, type RemoteHandle } from './client.js';
 import { STATE_ZERO } from './extents.js';
+import { COPIES_CHUNKS } from './sinks.js';
 
 export interface TransferProgress {
   /** What is being done: copying out, copying in, or reading back what was written. */
@@ -72,7 +73,7 @@ const positioned = (s: WritableStream): boolean =>
   typeof (s as Partial<FileSystemWritableFileStream>).seek === 'function' && typeof (s as Partial<FileSystemWritableFileStream>).truncate === 'function';
 /** A real file's stream copies what it is given, so its buffers can be used again; other sinks may keep their chunks. */
 const copiesChunks = (s: WritableStream): boolean =>
-  typeof FileSystemWritableFileStream !== 'undefined' && s instanceof FileSystemWritableFileStream;
+  (typeof FileSystemWritableFileStream !== 'undefined' && s instanceof FileSystemWritableFileStream) || (s as { [COPIES_CHUNKS]?: boolean })[COPIES_CHUNKS] === true;
 
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 const sizeText = (n: bigint) => (n >= BigInt(MiB) ? `${(Number(n) / MiB).toFixed(n % BigInt(MiB) ? 1 : 0)} MiB` : plural(Number(n), 'byte'));
@@ -281,22 +282,10 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     let zeroBytes = 0n;
     if (seek) await writer.write({ type: 'truncate', size: Number(end - start) }).catch(sinkError);
 
-    // Pieces in offset order; each data piece's read is issued at once, and the oldest is written
-    // (or skipped) before a new read would take the window past `requests` pieces.
-    type Slot = { piece: Piece; data: Promise<Uint8Array<ArrayBuffer>> | null };
-    const queue: Slot[] = [];
-    const write = async (slot: Slot) => {
-      const { piece } = slot;
-      const rel = Number(piece.offset - start);
-      if (slot.data) {
-        const data = await slot.data;
-        await writer.write(seek ? { type: 'write', position: rel, data } : data).catch(sinkError);
-        buffers.give(data);
-      } else if (!seek) {
-        for (let n = 0; n < piece.length; n += zeroes.length) await writer.write(zeroes.subarray(0, Math.min(zeroes.length, piece.length - n))).catch(sinkError);
-      }
-      p.add(piece.length);
-    };
+    // Pieces in offset order; each data piece's read is issued at once and its bytes handed to
+    // the stream, in order, as soon as they are in (the stream queues them: no wait between one
+    // write and the next). A request's memory is held from its read until the stream has written
+    // it, and no read is issued while `requests` are held.
     const read = async (piece: Piece, lane: RemoteHandle): Promise<Uint8Array<ArrayBuffer>> => {
       // Into shared memory where the page has it (the worker writes it there), then one copy into
       // a plain buffer, as streams take no shared memory; elsewhere the worker's buffer comes back.
@@ -312,25 +301,52 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
         if (sab) shared.push(sab);
       }
     };
+    /** Writes the stream has been handed, oldest first. */
+    const writing: { data: boolean; done: Promise<void> }[] = [];
+    let handed: Promise<unknown> = Promise.resolve();
     let held = 0;
+    // `counts`: the piece holds a request's place in the window (data, or zeroes to be written).
+    const hand = (piece: Piece, data: Promise<Uint8Array<ArrayBuffer>> | null, counts: boolean) => {
+      const rel = Number(piece.offset - start);
+      const ready = Promise.all([handed, data]);
+      const given = ready.then(async ([, d]): Promise<unknown> => {
+        if (d) return writer.write(seek ? { type: 'write', position: rel, data: d } : d).then(() => buffers.give(d), sinkError);
+        return seek ? undefined : writer.write(zeroes.subarray(0, piece.length)).catch(sinkError);
+      });
+      handed = ready;
+      handed.catch(() => {});
+      const done = given.then(() => {
+        if (counts) held--;
+        p.add(piece.length);
+      });
+      done.catch(() => {});
+      if (counts) held++;
+      writing.push({ data: counts, done });
+    };
     for await (const piece of pieces(pool.first, start, end, requestSize, signal)) {
       if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
       if (piece.zero) zeroBytes += BigInt(piece.length);
-      const slot: Slot = { piece, data: piece.zero ? null : pool.run((lane) => read(piece, lane)) };
-      if (slot.data) {
-        const settled = slot.data.then(() => {}, () => {});
+      if (piece.zero && !seek) {
+        // Zeroes written out, a chunk at a time, within the window like data.
+        for (let n = 0; n < piece.length; n += zeroes.length) {
+          if (signal?.aborted) throw cancelled(ctx, p.done, p.total);
+          hand({ offset: piece.offset + BigInt(n), length: Math.min(zeroes.length, piece.length - n), zero: true }, null, true);
+          while (held >= requests) await writing.shift()!.done;
+        }
+        continue;
+      }
+      const data = piece.zero ? null : pool.run((lane) => read(piece, lane));
+      if (data) {
+        const settled = data.then(() => {}, () => {});
         pending.add(settled);
         void settled.then(() => pending.delete(settled));
-        held++;
       }
-      queue.push(slot);
-      while (held >= requests || (queue.length > 1 && queue[0]!.data === null)) {
-        const s = queue.shift()!;
-        if (s.data) held--;
-        await write(s);
-      }
+      hand(piece, data, data !== null);
+      while (held >= requests) await writing.shift()!.done;
+      // Skipped zero runs already passed are no longer watched.
+      while (writing.length > requests && !writing[0]!.data) await writing.shift()!.done;
     }
-    while (queue.length) await write(queue.shift()!);
+    for (const w of writing.splice(0)) await w.done;
     await writer.close().catch(sinkError);
     return { bytes: end - start, zeroBytes, connections: pool.connections, ms: p.ms };
   } catch (e) {
