@@ -5,7 +5,8 @@
 
 export type ToWriter =
   | { t: 'open'; id: number; name: string }
-  | { t: 'write'; id: number; position: number; length: number; data: ArrayBuffer }
+  /** `length` bytes of `data` from `offset`: a buffer transferred (and given back), or shared memory (copied here). */
+  | { t: 'write'; id: number; position: number; length: number; data: ArrayBuffer | SharedArrayBuffer; offset: number }
   | { t: 'truncate'; id: number; size: number }
   /** Flush and close: the file is complete. */
   | { t: 'close'; id: number }
@@ -27,6 +28,8 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 let handle: SyncHandle | null = null;
+/** Where shared bytes are copied before writing. */
+let copy: Uint8Array<ArrayBuffer> | null = null;
 
 async function run(m: ToWriter): Promise<ArrayBuffer | undefined> {
   if (m.t === 'open') {
@@ -41,14 +44,21 @@ async function run(m: ToWriter): Promise<ArrayBuffer | undefined> {
   if (!handle) throw new DOMException('the file is not open', 'InvalidStateError');
   switch (m.t) {
     case 'write': {
-      const b = new Uint8Array(m.data, 0, m.length);
+      // A synchronous access handle takes no shared memory: such bytes are copied first.
+      const shared = !(m.data instanceof ArrayBuffer);
+      let b = new Uint8Array(m.data, m.offset, m.length);
+      if (shared) {
+        if (!copy || copy.length < m.length) copy = new Uint8Array(Math.max(m.length, 1 << 20));
+        copy.set(b);
+        b = copy.subarray(0, m.length);
+      }
       for (let done = 0; done < b.length;) {
         const n = handle.write(b.subarray(done), { at: m.position + done });
         if (n <= 0) throw new DOMException(`wrote nothing at ${m.position + done}`, 'InvalidStateError');
         done += n;
       }
-      // The buffer goes back, to be used again.
-      return m.data;
+      // A transferred buffer goes back, to be used again.
+      return shared ? undefined : m.data as ArrayBuffer;
     }
     case 'truncate':
       handle.truncate(m.size);

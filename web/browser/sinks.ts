@@ -10,6 +10,8 @@ type Request = ToWriter extends infer T ? (T extends unknown ? Omit<T, 'id'> : n
 
 /** On a stream: it is done with a chunk once its write resolves (download() may use the buffer again). */
 export const COPIES_CHUNKS = Symbol.for('webnbd.copiesChunks');
+/** On a stream: it takes chunks in shared memory (download() then hands over what the worker read, uncopied). */
+export const ACCEPTS_SHARED = Symbol.for('webnbd.acceptsShared');
 
 export interface FileSink {
   /**
@@ -77,10 +79,15 @@ async function workerStream(name: string): Promise<WritableStream> {
   const spare: ArrayBuffer[] = [];
   let position = 0;
   const write = async (data: Uint8Array, at: number) => {
+    // Shared memory goes as it is (the writer copies it, off this thread); the rest travels.
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
+      await ask({ t: 'write', position: at, length: data.length, data: data.buffer, offset: data.byteOffset });
+      return;
+    }
     const i = spare.findIndex((b) => b.byteLength >= data.length);
     const buf = i >= 0 ? spare.splice(i, 1)[0]! : new ArrayBuffer(Math.max(data.length, 1 << 20));
     new Uint8Array(buf, 0, data.length).set(data);
-    const back = await ask({ t: 'write', position: at, length: data.length, data: buf }, [buf]);
+    const back = await ask({ t: 'write', position: at, length: data.length, data: buf, offset: 0 }, [buf]);
     if (back && spare.length < 4) spare.push(back);
   };
   type Chunk = Uint8Array | { type: 'write'; position?: number; data: Uint8Array } | { type: 'truncate'; size: number } | { type: 'seek'; position: number };
@@ -109,6 +116,7 @@ async function workerStream(name: string): Promise<WritableStream> {
   // As a FileSystemWritableFileStream: written at positions (download() skips zero runs).
   return Object.assign(stream, {
     [COPIES_CHUNKS]: true,
+    [ACCEPTS_SHARED]: true,
     seek: (p: number) => stream.getWriter().write({ type: 'seek', position: p }),
     truncate: (size: number) => stream.getWriter().write({ type: 'truncate', size }),
   });

@@ -11,7 +11,7 @@ import { NbdPool } from '../core/pool.js';
 import type { Extent64, U64 } from '../core/types.js';
 import { allocBuffer, canShare, create, type RemoteHandle } from './client.js';
 import { STATE_ZERO } from './extents.js';
-import { COPIES_CHUNKS } from './sinks.js';
+import { ACCEPTS_SHARED, COPIES_CHUNKS } from './sinks.js';
 
 export interface TransferProgress {
   /** What is being done: copying out, copying in, or reading back what was written. */
@@ -276,6 +276,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     const seek = positioned(sink);
     const buffers = new Buffers(requestSize, copiesChunks(sink));
     const shared = canShare() ? Array.from({ length: requests }, () => allocBuffer(requestSize)) : [];
+    const direct = shared.length > 0 && (sink as { [ACCEPTS_SHARED]?: boolean })[ACCEPTS_SHARED] === true;
     const zeroes = new Uint8Array(Math.min(requestSize, MiB));
     progress = new Progress('download', end - start, opts.onProgress);
     const p = progress;
@@ -286,31 +287,39 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     // the stream, in order, as soon as they are in (the stream queues them: no wait between one
     // write and the next). A request's memory is held from its read until the stream has written
     // it, and no read is issued while `requests` are held.
-    const read = async (piece: Piece, lane: RemoteHandle): Promise<Uint8Array<ArrayBuffer>> => {
-      // Into shared memory where the page has it (the worker writes it there), then one copy into
-      // a plain buffer, as streams take no shared memory; elsewhere the worker's buffer comes back.
+    const read = async (piece: Piece, lane: RemoteHandle): Promise<Uint8Array> => {
+      // Into shared memory where the page has it (the worker writes it there); handed over as it
+      // is to a sink that takes shared memory (privateFile()'s, whose own worker copies it), else
+      // copied once into a plain buffer, as streams take no shared memory. Elsewhere the worker's
+      // buffer comes back.
       const sab = shared.pop();
+      let kept = false;
       try {
         const into = sab ? sab.subarray(0, piece.length) : buffers.take(piece.length);
         await lane.pread(into, piece.offset, 0, { signal });
-        if (!sab) return into as Uint8Array<ArrayBuffer>;
+        if (!sab || direct) return (kept = true, into);
         const out = buffers.take(piece.length);
         out.set(into);
         return out;
       } finally {
-        if (sab) shared.push(sab);
+        if (sab && !kept) shared.push(sab);
       }
+    };
+    /** A buffer the sink is done with, back where it came from. */
+    const release = (d: Uint8Array) => {
+      if (typeof SharedArrayBuffer !== 'undefined' && d.buffer instanceof SharedArrayBuffer) shared.push(new Uint8Array(d.buffer));
+      else buffers.give(d as Uint8Array<ArrayBuffer>);
     };
     /** Writes the stream has been handed, oldest first. */
     const writing: { data: boolean; done: Promise<void> }[] = [];
     let handed: Promise<unknown> = Promise.resolve();
     let held = 0;
     // `counts`: the piece holds a request's place in the window (data, or zeroes to be written).
-    const hand = (piece: Piece, data: Promise<Uint8Array<ArrayBuffer>> | null, counts: boolean) => {
+    const hand = (piece: Piece, data: Promise<Uint8Array> | null, counts: boolean) => {
       const rel = Number(piece.offset - start);
       const ready = Promise.all([handed, data]);
       const given = ready.then(async ([, d]): Promise<unknown> => {
-        if (d) return writer.write(seek ? { type: 'write', position: rel, data: d } : d).then(() => buffers.give(d), sinkError);
+        if (d) return writer.write(seek ? { type: 'write', position: rel, data: d } : d).then(() => release(d), sinkError);
         return seek ? undefined : writer.write(zeroes.subarray(0, piece.length)).catch(sinkError);
       });
       handed = ready;
