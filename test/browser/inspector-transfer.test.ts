@@ -4,6 +4,7 @@
 // and an upload cancelled.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,28 @@ describe('inspector downloads and uploads', () => {
     expect(readFileSync((await download.path())!).equals(serverBytes(nbd.uri))).toBe(true);
     expect((await statuses(page)).some((s) => /^Downloaded \d+(\.\d)? (KiB|MiB) of 64 MiB, [\d.]+ MiB\/s$/.test(s))).toBe(true);
     expect(await page.isHidden('#save progress')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('downloads a range into a file chosen in the save dialog (FileSystemWritableFileStream)', async () => {
+    const { nbd, ws } = await serve(['-r', 'sparse-random', 'size=64M', 'seed=4']);
+    const { page, errors } = await inspect(ws);
+    // The dialog itself cannot be driven here: it answers with a file of the private file system,
+    // whose writable stream is the one a chosen file gets.
+    await page.evaluate(() => Object.assign(window, {
+      showSaveFilePicker: async (o: { suggestedName: string }) => (await navigator.storage.getDirectory()).getFileHandle(`picked-${o.suggestedName}`, { create: true }),
+    }));
+    await page.fill('#save [name=start]', '1M');
+    await page.fill('#save [name=length]', '40000000');
+    await page.selectOption('#save [name=to]', 'picker');
+    await page.click('#save [name=go]');
+    await statusIs(page, '#save', /^(Saved|Could not)/);
+    expect(await page.textContent('#save .status')).toBe('Saved 38 MiB to picked-disk-1048576-40000000.bin.');
+    const saved = await page.evaluate(async () => {
+      const f = await (await (await navigator.storage.getDirectory()).getFileHandle('picked-disk-1048576-40000000.bin')).getFile();
+      return [...new Uint8Array(await crypto.subtle.digest('SHA-256', await f.arrayBuffer()))].map((x) => x.toString(16).padStart(2, '0')).join('');
+    });
+    expect(saved).toBe(createHash('sha256').update(serverBytes(nbd.uri).subarray(MiB, MiB + 40000000)).digest('hex'));
     expect(errors).toEqual([]);
   });
 
