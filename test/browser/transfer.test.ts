@@ -161,6 +161,49 @@ describe('1 GiB sparse export: out to a file and back in', () => {
   });
 });
 
+describe('a plain WritableStream', () => {
+  it('gets every byte in order, zero runs as chunks of zeroes, none of them read', async () => {
+    const { nbd, ws } = await serve(['-r', 'sparse-random', 'size=64M', 'seed=11']);
+    const { page, errors } = await labPage(site);
+    const r = await page.evaluate(async (uri) => {
+      // Hashes a MiB at a time as chunks come, in whatever sizes: the same hash as serverHash's.
+      const digests: ArrayBuffer[] = [];
+      const piece = new Uint8Array(1 << 20);
+      let fill = 0;
+      let chunks = 0;
+      let largest = 0;
+      const sink = new WritableStream<Uint8Array>({
+        async write(c) {
+          chunks++;
+          largest = Math.max(largest, c.length);
+          for (let at = 0; at < c.length;) {
+            const n = Math.min(piece.length - fill, c.length - at);
+            piece.set(c.subarray(at, at + n), fill);
+            fill += n;
+            at += n;
+            if (fill === piece.length) {
+              digests.push(await crypto.subtle.digest('SHA-256', piece));
+              fill = 0;
+            }
+          }
+        },
+      });
+      const res = await window.webnbd.download(uri, sink);
+      if (fill) digests.push(await crypto.subtle.digest('SHA-256', piece.subarray(0, fill)));
+      const all = new Uint8Array(digests.length * 32);
+      digests.forEach((d, i) => all.set(new Uint8Array(d), i * 32));
+      const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', all))].map((x) => x.toString(16).padStart(2, '0')).join('');
+      return { hash: hex, zero: String(res.zeroBytes), chunks, largest };
+    }, ws);
+    expect(r.hash).toBe((await serverHash(nbd.uri)).hash);
+    expect(Number(r.zero)).toBeGreaterThan(0.8 * 64 * MiB);
+    // Never more than a request at a time, whatever the zero runs' lengths.
+    expect(r.largest).toBeLessThanOrEqual(MiB);
+    expect(r.chunks).toBeGreaterThanOrEqual(64);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('1 TiB sparse memory export', () => {
   it('downloads all of it into a file-like sink: only the data is read and written, at its offsets', async () => {
     const { nbd, ws } = await serve(['memory', 'size=1T']);
