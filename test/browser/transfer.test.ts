@@ -277,6 +277,27 @@ describe('cancel and refusal', () => {
     expect(connections(log)).toEqual({ opened: 4, closed: 4 });
   });
 
+  it('fails, never hangs, when the server dies mid-download: the error says so and the file is left empty', async () => {
+    const { nbd, ws } = await serve(['-r', '--filter=delay', 'pattern', 'size=1G', 'rdelay=50ms']);
+    const { page } = await labPage(site);
+    await page.evaluate(async (uri) => {
+      const w = window.webnbd;
+      const sink = await w.privateFile('died.img');
+      const state = { bytes: 0n, outcome: null as null | { code: string; message: string } };
+      Object.assign(window, { died: state, diedFile: sink.file });
+      void w.download(uri, sink.stream, { onProgress: (p) => { state.bytes = p.bytes; } })
+        .then(() => { state.outcome = { code: 'none', message: 'finished' }; }, (e: { code: string; message: string }) => { state.outcome = { code: e.code, message: e.message }; });
+    }, ws);
+    type Died = { died: { bytes: bigint; outcome: { code: string; message: string } | null }; diedFile: FileSystemFileHandle };
+    await page.waitForFunction(() => (window as unknown as Died).died.bytes >= 4n << 20n);
+    nbd.kill('SIGKILL');
+    await page.waitForFunction(() => (window as unknown as Died).died.outcome !== null, null, { timeout: 20_000 });
+    const r = await page.evaluate(async () => ({ ...(window as unknown as Died).died.outcome!, size: (await (window as unknown as Died).diedFile.getFile()).size }));
+    expect(r.code).toMatch(/^(ENOTCONN|ECONNRESET|ESHUTDOWN|EIO)$/);
+    expect(r.message).toMatch(/^nbd_pread: /);
+    expect(r.size).toBe(0);
+  });
+
   it('verify catches an export that drops what is written (nbdkit null), naming the first byte that differs', async () => {
     const { ws } = await serve(['null', 'size=4M']);
     const { page } = await labPage(site);
