@@ -34,7 +34,7 @@ export interface TransferOptions {
   connections?: number;
   /** Bytes per request (nbdcopy's --request-size), default 1 MiB. */
   requestSize?: number;
-  /** Requests held at once across all connections (the memory window is requests × requestSize), default 8. */
+  /** Requests held at once across all connections (the memory window is requests × requestSize), default 16. */
   requests?: number;
 }
 
@@ -245,7 +245,7 @@ class Progress {
 
 const settings = (o: TransferOptions) => {
   const requestSize = o.requestSize ?? MiB;
-  const requests = o.requests ?? 8;
+  const requests = o.requests ?? 16;
   if (!Number.isInteger(requestSize) || requestSize < 512 || requestSize > 32 * MiB) throw new NbdError(errno.EINVAL, 'transfer', `requestSize: must be 512 bytes to 32 MiB, not ${requestSize}`);
   if (!Number.isInteger(requests) || requests < 1) throw new NbdError(errno.EINVAL, 'transfer', `requests: must be a positive integer, not ${requests}`);
   const connections = o.connections ?? 4;
