@@ -22,6 +22,8 @@ it('bench', async () => {
     browserPasses: 4, // 1 GiB through the worker, for the heap figure
     ceilingBytes: 256 * MiB, // floods before each pass
     latencySamples: 1000,
+    downloadBytes: 1024 * MiB,
+    downloadPasses: 3,
     firstSectorRuns: 9,
     runs: 5,
     site: resolve(import.meta.dirname, '../../build/bench-dist'),

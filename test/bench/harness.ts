@@ -12,6 +12,7 @@ import { startFixtures, type Fixtures } from './fixtures.js';
 import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, readPass } from './in-browser.js';
 import { nodeRead } from './node-read.js';
 import { copyPhase, type CopyResults } from './copy.js';
+import { downloadPhase } from './download.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
 export interface BenchConfig {
@@ -26,6 +27,9 @@ export interface BenchConfig {
   /** Bytes of each bare-WebSocket flood (two before each pass: bare, and copying into shared memory). */
   ceilingBytes: number;
   latencySamples: number;
+  /** Size of the export the browser downloads to a file (download.ts), and its passes. */
+  downloadBytes: number;
+  downloadPasses: number;
   /** Fresh pages timed by first-sector.ts. */
   firstSectorRuns: number;
   /** Timed runs of the quick measurements (the median is reported). */
@@ -60,6 +64,10 @@ export interface Results extends CopyResults {
   echo_p50_us: number;
   first_sector_ms: number | null;
   heap_growth_mib: number;
+  /** webnbd/browser's download() of a pattern export into the origin-private file system, four connections (download.ts). */
+  browser_download_mibps: number;
+  /** The page's (and its worker's) memory above its start during those downloads. */
+  browser_download_memory_mib: number;
   /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
   dump_identical: boolean;
   /** `webnbd dump -C` and hexdump -C printed the same bytes for the hexdump range. */
@@ -241,7 +249,9 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const dumps = await dumpPhase(fx, cfg);
     const copies = await copyPhase(cfg.copyBytes, cfg.log);
     const chromium = await Chromium.launch();
-    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
+    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain)
+      .then(async (b) => ({ ...b, ...await downloadPhase(chromium, isolated, cfg.downloadBytes, cfg.downloadPasses, cfg.log) }))
+      .finally(() => chromium.close());
     const first = await firstSectorMs(cfg);
     cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
     // In the order of the issue's list.
@@ -264,6 +274,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       first_sector_ms: first,
       heap_growth_mib: inBrowser.heap_growth_mib,
       ...copies,
+      browser_download_mibps: inBrowser.browser_download_mibps,
+      browser_download_memory_mib: inBrowser.browser_download_memory_mib,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,
       machine: await machine(),

@@ -19,6 +19,12 @@ export const TARGETS: Target[] = [
   { name: 'copy / nbdcopy (null:)', value: (r) => r.copy_mibps / r.nbdcopy_mibps, goal: '≥ 0.9', met: (v) => v >= 0.9 },
   { name: 'copy_file / nbdcopy_file', value: (r) => r.copy_file_mibps / r.nbdcopy_file_mibps, goal: '≥ 0.9, same file', met: (v, r) => v >= 0.9 && r.copy_identical },
   { name: 'heap_growth_mib', value: (r) => r.heap_growth_mib, goal: '≤ 16', met: (v) => v <= 16 },
+  {
+    name: 'browser_download / browser_ceiling_4_sockets',
+    value: (r) => (r.browser_ceiling_4_sockets_mibps ? r.browser_download_mibps / r.browser_ceiling_4_sockets_mibps : null),
+    goal: '≥ 0.8', met: (v) => v >= 0.8,
+  },
+  { name: 'browser_download_memory_mib', value: (r) => r.browser_download_memory_mib, goal: '≤ 64', met: (v) => v <= 64 },
 ];
 
 const FIGURES: [keyof Results, string][] = [
@@ -45,6 +51,8 @@ const FIGURES: [keyof Results, string][] = [
   ['echo_p50_us', 'bare WebSocket echo of 512 bytes, median'],
   ['first_sector_ms', 'inspector: connect to sector 0 on screen'],
   ['heap_growth_mib', 'worker JS heap growth over the browser passes'],
+  ['browser_download_mibps', 'download() of a 1 GiB export to a file (OPFS), four connections'],
+  ['browser_download_memory_mib', 'page and worker memory above their start during it'],
 ];
 
 const fmt = (v: unknown): string =>

@@ -182,6 +182,16 @@ export class Disk {
   /** Blocks in the cache now (bounded by CACHE_BLOCKS). */
   get cached(): number { return this.#blocks.size; }
 
+  /**
+   * Forget the blocks read and what block status said, after the export was written to (by an
+   * upload): everything is read and asked again. Reads in flight still land, as they were asked.
+   */
+  invalidate(): void {
+    this.#blocks.clear();
+    this.extents.clear();
+    this.readZeros.clear();
+  }
+
   /** A cached block, if there (and it becomes the most recently used). */
   peek(i: number): Uint8Array | undefined {
     const b = this.#blocks.get(i);

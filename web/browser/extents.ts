@@ -22,6 +22,12 @@ export class ExtentMap {
   /** Bytes whose status is known. */
   get known(): bigint { return this.#known; }
 
+  /** Forget everything (the export was written to). */
+  clear(): void {
+    this.#runs.length = 0;
+    this.#known = 0n;
+  }
+
   /** Every run known so far, in order (do not modify). */
   get runs(): readonly Run[] { return this.#runs; }
 

@@ -8,7 +8,7 @@ import type { NbdHexdumpElement } from '../components/nbd-hexdump.js';
 import { AllocationMap, PARTITION_COLOURS } from './allocation-map.js';
 import { probe, type Signature } from '../fs/probe.js';
 import { readPartitionTable, type Partition, type PartitionTable } from '../fs/partitions.js';
-import { saveRange } from './save-range.js';
+import { TransferForms, type Shown } from './transfer.js';
 import { inspectServer, type ServerView } from './server.js';
 import { humanSize, lostConnection, parseOffset, plainError, refuseUri, visible } from './human.js';
 import { FileBrowser } from './files.js';
@@ -45,7 +45,11 @@ export class Inspector {
   #table: PartitionTable | null = null;
   #gen = 0;
   #urlTimer = 0;
-  #saving: AbortController | null = null;
+  readonly transfers = new TransferForms($('#save'), $('#upload'), () => this.#shown(), () => {
+    // What was written is not what the views have cached: show it afresh.
+    this.#disk?.invalidate();
+    void this.open(this.#src, this.#export, this.dump.position, false);
+  });
   /** Hears of the shared connection's losses and reconnections (Disk.watch), to say them at once. */
   #unwatch: (() => void) | null = null;
   #probe: Promise<string> | null = null;
@@ -67,8 +71,6 @@ export class Inspector {
     });
     $('#goto').addEventListener('submit', (e) => this.#goto(e));
     $('#copy').addEventListener('click', () => void this.#copy());
-    $('#save').addEventListener('submit', (e) => void this.#save(e));
-    $<HTMLButtonElement>('#save [name=cancel]').addEventListener('click', () => this.#saving?.abort());
     addEventListener('popstate', () => void this.fromUrl());
   }
 
@@ -348,9 +350,7 @@ export class Inspector {
     tr.append(first, ...cells);
     tr.addEventListener('click', () => {
       this.goTo(p.start);
-      const f = $<HTMLFormElement>('#save');
-      (f.elements.namedItem('start') as HTMLInputElement).value = String(p.start);
-      (f.elements.namedItem('length') as HTMLInputElement).value = String(p.size);
+      this.transfers.setRange(p.start, p.size);
     });
     return tr;
   }
@@ -373,11 +373,7 @@ export class Inspector {
   #selected(s: { start: bigint; end: bigint } | null): void {
     ($('#copy') as HTMLButtonElement).disabled = s === null;
     $('#selection').textContent = s ? `Selected ${s.end - s.start} byte${s.end - s.start === 1n ? '' : 's'} at ${s.start} (0x${s.start.toString(16)})` : '';
-    if (s && s.end - s.start > 1n) {
-      const f = $<HTMLFormElement>('#save');
-      (f.elements.namedItem('start') as HTMLInputElement).value = String(s.start);
-      (f.elements.namedItem('length') as HTMLInputElement).value = String(s.end - s.start);
-    }
+    if (s && s.end - s.start > 1n) this.transfers.setRange(s.start, s.end - s.start);
   }
 
   async #copy(): Promise<void> {
@@ -389,47 +385,11 @@ export class Inspector {
     }
   }
 
-  async #save(e: Event): Promise<void> {
-    e.preventDefault();
-    const f = e.target as HTMLFormElement;
-    const field = (n: string) => f.elements.namedItem(n) as HTMLInputElement;
-    const status = f.querySelector('.status')!;
-    const bar = f.querySelector('progress')!;
+  /** What the transfer forms work on: the export shown, once connected. */
+  #shown(): Shown | null {
     const disk = this.#disk;
-    const start = parseOffset(field('start').value, this.#table?.sectorSize);
-    const length = parseOffset(field('length').value, this.#table?.sectorSize);
-    if (!disk || start === null || length === null || length === 0n) {
-      status.textContent = disk ? 'Give a start and a length, e.g. 0 and 1M.' : 'Connect first.';
-      return;
-    }
-    const end = start + length > disk.size ? disk.size : start + length;
-    this.#saving?.abort();
-    const ctl = (this.#saving = new AbortController());
-    bar.hidden = false;
-    bar.value = 0;
-    (f.elements.namedItem('cancel') as HTMLButtonElement).hidden = false;
-    status.textContent = `Reading ${humanSize(end - start)}…`;
-    try {
-      const blob = await saveRange(disk, start, end, {
-        signal: ctl.signal,
-        onProgress: (done, total) => {
-          bar.value = Number(done) / Number(total);
-          status.textContent = `${humanSize(done)} of ${humanSize(total)}`;
-        },
-      });
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = `${(this.#export ?? disk.handle.getExportName()) || 'disk'}-${start}-${end - start}.bin`.replace(/[^\w.-]+/g, '_');
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-      status.textContent = `Saved ${humanSize(end - start)} as ${a.download}.`;
-    } catch (err) {
-      status.textContent = ctl.signal.aborted ? 'Cancelled.' : `Could not save: ${plainError(err)}`;
-    } finally {
-      bar.hidden = true;
-      (f.elements.namedItem('cancel') as HTMLButtonElement).hidden = true;
-      if (this.#saving === ctl) this.#saving = null;
-    }
+    if (!disk || !this.#uri) return null;
+    return { uri: this.#uri, size: disk.size, exportName: this.#export ?? disk.handle.getExportName(), sectorSize: this.#table?.sectorSize ?? 512 };
   }
 }
 
