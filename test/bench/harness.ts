@@ -56,6 +56,8 @@ export interface Results {
   browser_p99_us: number;
   echo_p50_us: number;
   first_sector_ms: number | null;
+  /** Where the median first-sector run's milliseconds went (first-sector.ts, breakdown()). */
+  first_sector_breakdown_ms: Record<string, number> | null;
   heap_growth_mib: number;
   /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
   dump_identical: boolean;
@@ -221,11 +223,11 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   };
 }
 
-/** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages. */
-async function firstSectorMs(cfg: BenchConfig): Promise<number | null> {
+/** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages, and where its time went. */
+async function firstSectorMs(cfg: BenchConfig): Promise<{ ms: number; breakdown: Record<string, number> } | null> {
   if (!existsSync(resolve(import.meta.dirname, 'first-sector.ts'))) return null;
-  const { firstSector } = await import('./first-sector.js');
-  return firstSector({ site: cfg.site, runs: cfg.firstSectorRuns });
+  const { firstSectorDetail } = await import('./first-sector.js');
+  return firstSectorDetail({ site: cfg.site, runs: cfg.firstSectorRuns });
 }
 
 export async function runBench(cfg: BenchConfig): Promise<Results> {
@@ -239,7 +241,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const chromium = await Chromium.launch();
     const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
     const first = await firstSectorMs(cfg);
-    cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
+    cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.ms.toFixed(0)} ms (median of ${cfg.firstSectorRuns}): ${Object.entries(first.breakdown).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     // In the order of the issue's list.
     return {
       browser_ceiling_mibps: inBrowser.browser_ceiling_mibps,
@@ -257,7 +259,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_p50_us: inBrowser.browser_p50_us,
       browser_p99_us: inBrowser.browser_p99_us,
       echo_p50_us: inBrowser.echo_p50_us,
-      first_sector_ms: first,
+      first_sector_ms: first?.ms ?? null,
+      first_sector_breakdown_ms: first?.breakdown ?? null,
       heap_growth_mib: inBrowser.heap_growth_mib,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,

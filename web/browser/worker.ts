@@ -17,6 +17,15 @@ interface Scope {
 const scope = self as unknown as Scope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 
+/**
+ * The connection's first moments as User Timing marks (`webnbd:…`, read by the first-sector
+ * benchmark): the worker's start, the socket's, its opening, and the first bytes each way with
+ * their head (which option or command), a few per connection, never more.
+ */
+const MARKS_PER_CONNECTION = 16;
+const mark = (name: string, detail?: unknown) => performance.mark(`webnbd:${name}`, { detail });
+mark('worker');
+
 /** Each handle, with its page cookies mapped to its own (commands are numbered on both sides). */
 const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown; cookies: Map<number, number> }>();
 
@@ -152,8 +161,20 @@ scope.addEventListener('message', (ev) => {
       // A connection can also end on its own (the server or bridge went away): tell the page then
       // too, not only when a call or a command completes.
       const id = m.h;
+      let marks = MARKS_PER_CONNECTION;
+      const traced = (what: string, b: Uint8Array) => {
+        if (marks-- > 0) mark(what, { h: id, length: b.length, head: Array.from(b.subarray(0, 32)) });
+      };
       const transports: Transports = {
-        websocket: (t, ev) => browserTransports.websocket!(t, { ...ev, close: (e) => { ev.close(e); sync(id); } }),
+        websocket: (t, ev) => {
+          mark('connect', { h: id });
+          const tr = browserTransports.websocket!(t, {
+            open: () => { mark('open', { h: id }); ev.open(); },
+            data: (b) => { traced('rx', b); ev.data(b); },
+            close: (e) => { ev.close(e); sync(id); },
+          });
+          return { ...tr, write: (b) => { traced('tx', b); tr.write(b); } };
+        },
       };
       const nbd = new NbdHandle({ transports });
       // The page zeroes read buffers itself before a read leaves it (setPreadInitialize runs on
