@@ -31,6 +31,8 @@ export interface BenchConfig {
   site: string;
   /** Write CPU profiles to build/bench-profiles. */
   profile: boolean;
+  /** Only these phases (node, dumps, browser, first-sector); the others' figures are NaN. */
+  only?: string[];
   log: (line: string) => void;
 }
 
@@ -44,6 +46,8 @@ export interface Results {
   browser_read_multiconn_mibps: number | null;
   browser_read_mibps: number;
   browser_read_fallback_mibps: number;
+  /** The isolated page with completions posted (the plain pages' way) rather than through the ring. */
+  browser_read_postmessage_mibps: number;
   native_mibps: number;
   node_tcp_mibps: number;
   node_ws_mibps: number;
@@ -55,6 +59,9 @@ export interface Results {
   browser_p50_us: number;
   browser_p99_us: number;
   echo_p50_us: number;
+  /** The same 512-byte reads with completions posted, and the echo measured beside them. */
+  browser_p50_postmessage_us: number;
+  echo_p50_postmessage_us: number;
   first_sector_ms: number | null;
   /** Where the median first-sector run's milliseconds went (first-sector.ts, breakdown()). */
   first_sector_breakdown_ms: Record<string, number> | null;
@@ -148,7 +155,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -184,6 +191,12 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   const heap1 = await heapUsed();
   await closeRead(page);
 
+  // The same page, completions posted instead of put in the ring (a worker of its own).
+  const posted: number[] = [];
+  await prepareRead(page, fx.wsUri, fx.size, 1, 'postMessage');
+  for (let i = 0; i < Math.min(2, cfg.browserPasses); i++) posted.push(await readPass(page, BROWSER_PLAN));
+  await closeRead(page);
+
   // Not a target: nbdcopy's way where the server allows it (can_multi_conn), four connections,
   // against four bare sockets (each websockify connection is a Python process of its own).
   const multi = await prepareRead(page, fx.wsUri, fx.size, MULTI_CONN);
@@ -197,6 +210,7 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   }
   await closeRead(page);
   const lat = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples);
+  const latPosted = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples, 'postMessage');
   await page.close();
 
   // A page that is not isolated: reads come back as transferred ArrayBuffers.
@@ -208,7 +222,7 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
@@ -216,9 +230,12 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
     browser_read_multiconn_mibps: multiPasses.length ? mibps(fx.size, median(multiPasses)) : null,
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
+    browser_read_postmessage_mibps: mibps(fx.size, median(posted)),
     browser_p50_us: quantile(lat.pread, 0.5),
     browser_p99_us: quantile(lat.pread, 0.99),
     echo_p50_us: quantile(lat.echo, 0.5),
+    browser_p50_postmessage_us: quantile(latPosted.pread, 0.5),
+    echo_p50_postmessage_us: quantile(latPosted.echo, 0.5),
     heap_growth_mib: (heap1 - heap0) / MiB,
   };
 }
@@ -236,11 +253,16 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
   const isolated = await serveDist(true, cfg.site);
   const plain = await serveDist(false, cfg.site);
   try {
-    const node = await nodePhase(fx, cfg);
-    const dumps = await dumpPhase(fx, cfg);
-    const chromium = await Chromium.launch();
-    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
-    const first = await firstSectorMs(cfg);
+    const runs = (phase: string) => !cfg.only || cfg.only.includes(phase);
+    const skipped = <T extends object>(keys: (keyof T)[]): T => Object.fromEntries(keys.map((k) => [k, Number.NaN])) as T;
+    const node = runs('node') ? await nodePhase(fx, cfg) : skipped<Awaited<ReturnType<typeof nodePhase>>>(['native_mibps', 'node_tcp_mibps', 'node_ws_mibps']);
+    const dumps = runs('dumps') ? await dumpPhase(fx, cfg) : { ...skipped<DumpResults>(['dump_mibps', 'nbddump_mibps', 'dump_C_mibps', 'hexdump_C_mibps', 'xxd_mibps']), dump_identical: false, dump_C_identical: false };
+    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib']);
+    if (runs('browser')) {
+      const chromium = await Chromium.launch();
+      inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
+    }
+    const first = runs('first-sector') ? await firstSectorMs(cfg) : null;
     cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.ms.toFixed(0)} ms (median of ${cfg.firstSectorRuns}): ${Object.entries(first.breakdown).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     // In the order of the issue's list.
     return {
@@ -248,6 +270,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_ceiling_copy_mibps: inBrowser.browser_ceiling_copy_mibps,
       browser_read_mibps: inBrowser.browser_read_mibps,
       browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
+      browser_read_postmessage_mibps: inBrowser.browser_read_postmessage_mibps,
       browser_ceiling_4_sockets_mibps: inBrowser.browser_ceiling_4_sockets_mibps,
       browser_read_multiconn_mibps: inBrowser.browser_read_multiconn_mibps,
       ...node,
@@ -259,6 +282,8 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_p50_us: inBrowser.browser_p50_us,
       browser_p99_us: inBrowser.browser_p99_us,
       echo_p50_us: inBrowser.echo_p50_us,
+      browser_p50_postmessage_us: inBrowser.browser_p50_postmessage_us,
+      echo_p50_postmessage_us: inBrowser.echo_p50_postmessage_us,
       first_sector_ms: first?.ms ?? null,
       first_sector_breakdown_ms: first?.breakdown ?? null,
       heap_growth_mib: inBrowser.heap_growth_mib,

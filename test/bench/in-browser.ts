@@ -57,20 +57,25 @@ export function ceiling(page: Evaluator, url: string, bytes: number, copy = fals
  * (a SharedArrayBuffer when the page is isolated). Several connections only where the server
  * advertises can_multi_conn, as nbdcopy decides.
  */
-export async function prepareRead(page: Evaluator, uri: string, bytes: number, connections = 1): Promise<{ shared: boolean; multiConn: boolean }> {
-  return page.evaluate(async ([u, n, conns]) => {
+export async function prepareRead(page: Evaluator, uri: string, bytes: number, connections = 1, completions: Completions = 'default'): Promise<{ shared: boolean; multiConn: boolean }> {
+  return page.evaluate(async ([u, n, conns, how]) => {
     const w = window.webnbd;
+    const client = how === 'default' ? w.defaultWorker() : new w.WorkerClient(undefined, { completions: how });
     const handles = [];
     for (let i = 0; i < conns; i++) {
-      const h = w.create();
+      const h = client.create();
       await h.connectUri(u);
       handles.push(h);
     }
-    const buf = w.allocBuffer(n);
+    const old = (window as unknown as { benchBuf?: Uint8Array }).benchBuf;
+    const buf = old?.length === n ? old : w.allocBuffer(n);
     Object.assign(window, { benchHandles: handles, benchBuf: buf });
     return { shared: typeof SharedArrayBuffer !== 'undefined' && buf.buffer instanceof SharedArrayBuffer, multiConn: handles[0]!.canMultiConn() };
-  }, [uri, bytes, connections] as const);
+  }, [uri, bytes, connections, completions] as const);
 }
+
+/** How the page learns of completions: its default (the ring where isolated), or a client told which. */
+export type Completions = 'default' | 'ring' | 'postMessage';
 
 /**
  * One sequential pass over the prepared buffer: requests of `plan.request` in offset order,
@@ -119,10 +124,10 @@ export function closeRead(page: Evaluator): Promise<void> {
  * round trips of a 512-byte message through the echo bridge, taking turns (after 50 of each for
  * warm-up) so that both see the same machine. Each list sorted.
  */
-export function latencies(page: Evaluator, uri: string, echoUrl: string, n: number): Promise<{ pread: number[]; echo: number[] }> {
-  return page.evaluate(async ([u, e, count]) => {
+export function latencies(page: Evaluator, uri: string, echoUrl: string, n: number, completions: Completions = 'default'): Promise<{ pread: number[]; echo: number[] }> {
+  return page.evaluate(async ([u, e, count, how]) => {
     const w = window.webnbd;
-    const h = w.create();
+    const h = (how === 'default' ? w.defaultWorker() : new w.WorkerClient(undefined, { completions: how })).create();
     await h.connectUri(u);
     const buf = w.allocBuffer(512);
     const size = Number(h.getSize());
@@ -150,7 +155,7 @@ export function latencies(page: Evaluator, uri: string, echoUrl: string, n: numb
     await h.shutdown();
     h.close();
     return { pread: pread.sort((a, b) => a - b), echo: echo.sort((a, b) => a - b) };
-  }, [uri, echoUrl, n] as const);
+  }, [uri, echoUrl, n, completions] as const);
 }
 
 /** The q-quantile of sorted values. */

@@ -16,6 +16,7 @@ import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } fro
 import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
 import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
+import { Ring, ringSupported } from './ring.js';
 
 /** True where SharedArrayBuffer may be used (a cross-origin isolated page or worker). */
 export const canShare = (): boolean =>
@@ -32,6 +33,14 @@ const isShared = (b: Uint8Array): boolean => typeof SharedArrayBuffer !== 'undef
 
 type Pending = { resolve(v: unknown): void; reject(e: NbdError): void; event?: (args: string[]) => void };
 
+export interface WorkerClientOptions {
+  /**
+   * How the worker reports plain completions: 'ring', through shared memory (ring.ts; on
+   * cross-origin isolated pages, the default there), or 'postMessage' (the default elsewhere).
+   */
+  completions?: 'ring' | 'postMessage';
+}
+
 /** One worker, many handles. */
 export class WorkerClient {
   readonly #worker: Worker;
@@ -40,10 +49,23 @@ export class WorkerClient {
   #nextHandle = 1;
   #nextCall = 1;
   #broken: NbdError | null = null;
+  /** The completion ring, and what the worker said that arrived ahead of its turn. */
+  readonly #ring: Ring | null;
+  readonly #early = new Map<number, FromWorker>();
+  #next = 0;
 
-  constructor(worker?: Worker) {
+  constructor(worker?: Worker, opts: WorkerClientOptions = {}) {
     this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#receive(e.data));
+    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
+      this.#early.set(e.data.s, e.data);
+      this.#deliver();
+    });
+    const ring = (opts.completions ?? 'ring') === 'ring' && canShare() && ringSupported();
+    this.#ring = ring ? Ring.create() : null;
+    if (this.#ring) {
+      this.post({ t: 'ring', sab: this.#ring.sab });
+      this.#ring.watch(() => this.#deliver());
+    }
     this.#worker.addEventListener('error', (e: ErrorEvent) => {
       this.#broken = new NbdError(errno.EIO, 'webnbd', `the webnbd worker failed: ${e.message || 'could not load it'}`);
       for (const p of this.#pending.values()) p.reject(this.#broken);
@@ -86,6 +108,26 @@ export class WorkerClient {
 
   forget(h: number): void {
     this.#handles.delete(h);
+  }
+
+  /** How completions arrive here. */
+  get completions(): 'ring' | 'postMessage' { return this.#ring ? 'ring' : 'postMessage'; }
+
+  /** Take what the worker said, in the order it said it, from the messages and the ring. */
+  #deliver(): void {
+    for (;;) {
+      const m = this.#early.get(this.#next);
+      if (m) {
+        this.#early.delete(this.#next++);
+        this.#receive(m);
+      } else if (this.#ring && this.#ring.peek() === this.#next) {
+        const r = this.#ring.shift();
+        this.#next++;
+        this.#receive({ t: 'done', s: r.seq, h: r.h, cookie: r.cookie, error: r.error, message: '' });
+      } else {
+        return;
+      }
+    }
   }
 
   #receive(m: FromWorker): void {

@@ -23,9 +23,14 @@ export type ToWorker =
   | { t: 'cmd'; h: number; cookie: number; name: string; args: unknown[]; dest: Dest; src: Uint8Array | null }
   /** Cancel a command (its AbortSignal fired or its time ran out): ECANCELED or ETIMEDOUT. */
   | { t: 'cancel'; h: number; cookie: number; error: number; why?: string }
-  | { t: 'close'; h: number };
+  | { t: 'close'; h: number }
+  /** The completion ring (ring.ts), first thing on isolated pages: plain completions come through it. */
+  | { t: 'ring'; sab: SharedArrayBuffer };
 
-export type FromWorker =
+/** What the worker says, numbered (`s`) in the order it said it, whether posted or put in the ring. */
+export type FromWorker = Said & { s: number };
+
+export type Said =
   /** The handle's connection state changed (web/core/handle/state.ts): the page holds a copy. */
   | { t: 'state'; h: number; conn: Connection; exportName: string }
   | { t: 'result'; h: number; id: number; value?: unknown; error?: NbdErrorData }

@@ -7,7 +7,8 @@ import { NbdError, errno } from '../core/errors.js';
 import { NbdHandle, handleState } from '../core/handle.js';
 import type { Transports } from '../core/transport.js';
 import type { ErrorRef, Extent64 } from '../core/types.js';
-import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
+import type { Dest, FromWorker, Marker, Said, ToWorker } from './messages.js';
+import { Ring } from './ring.js';
 import { browserTransports } from './ws-transport.js';
 
 interface Scope {
@@ -15,7 +16,14 @@ interface Scope {
   addEventListener(type: 'message', listener: (e: MessageEvent<ToWorker>) => void): void;
 }
 const scope = self as unknown as Scope;
-const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
+/** The number of the next thing said to the page (messages.ts), posted or put in the ring. */
+let said = 0;
+/** The page's completion ring, on isolated pages that asked for it. */
+let ring: Ring | null = null;
+const post = (m: Said, transfer: Transferable[] = []) => {
+  (m as FromWorker).s = said++;
+  scope.postMessage(m as FromWorker, transfer);
+};
 
 /**
  * The connection's first moments as User Timing marks (`webnbd:…`, read by the first-sector
@@ -59,7 +67,8 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
         return (err: ErrorRef) => {
           handles.get(h)?.cookies.delete(id);
           sync(h);
-          post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
+          if (!fresh && ring?.push({ seq: said, h, cookie: id, error: err.value })) said++;
+          else post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
           return 1;
         };
       case 'chunk':
@@ -204,6 +213,9 @@ scope.addEventListener('message', (ev) => {
     case 'close':
       handles.get(m.h)?.nbd.close();
       handles.delete(m.h);
+      return;
+    case 'ring':
+      ring = new Ring(m.sab);
       return;
   }
 });
