@@ -11,6 +11,7 @@ import { Chromium } from './chromium.js';
 import { startFixtures, type Fixtures } from './fixtures.js';
 import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, readPass } from './in-browser.js';
 import { nodeRead } from './node-read.js';
+import { pageSeqPread, wasmPread } from './wasm-pread.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
 export interface BenchConfig {
@@ -66,6 +67,13 @@ export interface Results {
   /** Where the median first-sector run's milliseconds went (first-sector.ts, breakdown()). */
   first_sector_breakdown_ms: Record<string, number> | null;
   heap_growth_mib: number;
+  /** A C program's sequential 64 KiB nbd_pread loop in the browser (wasm/bench/bench.c, Asyncify). */
+  wasm_pread_mibps: number;
+  /** The same loop in TypeScript through the page API (the lab page's handle), same run. */
+  browser_seq_pread_mibps: number;
+  /** bench.c's µs per failing nbd_pread (an Asyncify unwind and rewind, no I/O) and per nbd_get_size (a call into the runtime). */
+  wasm_asyncify_us: number;
+  wasm_call_us: number;
   /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
   dump_identical: boolean;
   /** `webnbd dump -C` and hexdump -C printed the same bytes for the hexdump range. */
@@ -155,7 +163,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib' | 'wasm_pread_mibps' | 'browser_seq_pread_mibps' | 'wasm_asyncify_us' | 'wasm_call_us'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -211,6 +219,14 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await closeRead(page);
   const lat = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples);
   const latPosted = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples, 'postMessage');
+  // C in the browser against the page API: the same sequential 64 KiB loop, taking turns.
+  const seqReads = Math.min(1024, fx.size / 65536);
+  const seq: number[] = [];
+  const wasm: Awaited<ReturnType<typeof wasmPread>>[] = [];
+  for (let i = 0; i < 2; i++) {
+    seq.push(await pageSeqPread(page, fx.wsUri, seqReads));
+    wasm.push(await wasmPread(chromium, fx.wsUrl, seqReads));
+  }
   await page.close();
 
   // A page that is not isolated: reads come back as transferred ArrayBuffers.
@@ -222,7 +238,7 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; 64 KiB one at a time: page ${seq.map((x) => x.toFixed(1)).join(' ')} MiB/s, C ${wasm.map((x) => x.wasm_mibps.toFixed(1)).join(' ')} MiB/s; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
@@ -237,6 +253,10 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
     browser_p50_postmessage_us: quantile(latPosted.pread, 0.5),
     echo_p50_postmessage_us: quantile(latPosted.echo, 0.5),
     heap_growth_mib: (heap1 - heap0) / MiB,
+    wasm_pread_mibps: median(wasm.map((w) => w.wasm_mibps)),
+    browser_seq_pread_mibps: median(seq),
+    wasm_asyncify_us: median(wasm.map((w) => w.asyncify_us)),
+    wasm_call_us: median(wasm.map((w) => w.call_us)),
   };
 }
 
@@ -257,7 +277,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const skipped = <T extends object>(keys: (keyof T)[]): T => Object.fromEntries(keys.map((k) => [k, Number.NaN])) as T;
     const node = runs('node') ? await nodePhase(fx, cfg) : skipped<Awaited<ReturnType<typeof nodePhase>>>(['native_mibps', 'node_tcp_mibps', 'node_ws_mibps']);
     const dumps = runs('dumps') ? await dumpPhase(fx, cfg) : { ...skipped<DumpResults>(['dump_mibps', 'nbddump_mibps', 'dump_C_mibps', 'hexdump_C_mibps', 'xxd_mibps']), dump_identical: false, dump_C_identical: false };
-    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib']);
+    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib', 'wasm_pread_mibps', 'browser_seq_pread_mibps', 'wasm_asyncify_us', 'wasm_call_us']);
     if (runs('browser')) {
       const chromium = await Chromium.launch();
       inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain).finally(() => chromium.close());
@@ -287,6 +307,10 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       first_sector_ms: first?.ms ?? null,
       first_sector_breakdown_ms: first?.breakdown ?? null,
       heap_growth_mib: inBrowser.heap_growth_mib,
+      wasm_pread_mibps: inBrowser.wasm_pread_mibps,
+      browser_seq_pread_mibps: inBrowser.browser_seq_pread_mibps,
+      wasm_asyncify_us: inBrowser.wasm_asyncify_us,
+      wasm_call_us: inBrowser.wasm_call_us,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,
       machine: await machine(),
