@@ -54,7 +54,7 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     expect(errors).toEqual([]);
   });
 
-  it('completions come through the shared ring on isolated pages, posted elsewhere or when asked, in order', async () => {
+  it('reads and completions go through the shared rings on isolated pages, are posted elsewhere or when asked, in order', async () => {
     const { page, errors } = await labPage(site);
     const r = await page.evaluate(async ([u, size]) => {
       const w = window.webnbd;
@@ -69,6 +69,13 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
         }
         add.call(this, type, fn, o);
       } as typeof Worker.prototype.addEventListener;
+      // And the reads the page posts: through the ring, a buffer's first read gives it to the worker.
+      const cmds = new Map<object, number>();
+      const post = Worker.prototype.postMessage as (this: Worker, m: unknown, transfer?: Transferable[]) => void;
+      Worker.prototype.postMessage = function (this: Worker, m: { t: string }, transfer?: Transferable[]) {
+        if (m.t === 'cmd') cmds.set(this, (cmds.get(this) ?? 0) + 1);
+        post.call(this, m, transfer ?? []);
+      } as typeof Worker.prototype.postMessage;
       const out = [];
       for (const how of ['ring', 'postMessage'] as const) {
         const client = new w.WorkerClient(undefined, { completions: how });
@@ -90,7 +97,7 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
         out.push({ how: client.completions, reads: size / piece, completed: order.length, state: h.aioIsClosed(),
           sha: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') });
       }
-      return { out, dones: [...dones.values()] };
+      return { out, dones: [...dones.values()], cmds: [...dones.keys()].map((k) => cmds.get(k) ?? 0) };
     }, [uri, SIZE] as const);
     const reads = SIZE / (64 * 1024);
     expect(r.out).toEqual([
@@ -99,6 +106,7 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     ]);
     // Through the ring the worker posted no 'done' at all; otherwise one per read.
     expect(r.dones).toEqual([isolated ? 0 : reads, reads]);
+    expect(r.cmds).toEqual([isolated ? 1 : reads, reads]);
     expect(errors).toEqual([]);
   });
 

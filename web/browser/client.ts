@@ -15,8 +15,8 @@ import { NO_FD } from '../core/handle/rw.js';
 import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } from '../core/handle/state.js';
 import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
-import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
-import { Ring, ringSupported } from './ring.js';
+import type { Dest, FromWorker, Marker, Told, ToWorker } from './messages.js';
+import { DONE_FIELDS, InOrder, READ_FIELDS, Ring, ringSupported } from './ring.js';
 
 /** True where SharedArrayBuffer may be used (a cross-origin isolated page or worker). */
 export const canShare = (): boolean =>
@@ -35,8 +35,9 @@ type Pending = { resolve(v: unknown): void; reject(e: NbdError): void; event?: (
 
 export interface WorkerClientOptions {
   /**
-   * How the worker reports plain completions: 'ring', through shared memory (ring.ts; on
-   * cross-origin isolated pages, the default there), or 'postMessage' (the default elsewhere).
+   * How the page and the worker tell each other of commands and completions: 'ring', through
+   * shared memory (ring.ts; on cross-origin isolated pages, the default there), or 'postMessage'
+   * (the default elsewhere).
    */
   completions?: 'ring' | 'postMessage';
 }
@@ -49,22 +50,26 @@ export class WorkerClient {
   #nextHandle = 1;
   #nextCall = 1;
   #broken: NbdError | null = null;
-  /** The completion ring, and what the worker said that arrived ahead of its turn. */
-  readonly #ring: Ring | null;
-  readonly #early = new Map<number, FromWorker>();
-  #next = 0;
+  /** What the worker says, in order, from its messages and the completion ring. */
+  readonly #in: InOrder<FromWorker>;
+  /** Where reads go through shared memory, and the number of the next thing said to the worker. */
+  readonly #reads: Ring | null = null;
+  #said = 0;
+  /** Ids of the SharedArrayBuffers the worker has been given (a read's first use of one gives it). */
+  readonly #buffers = new WeakMap<SharedArrayBuffer, number>();
+  #nextBuffer = 1;
+  readonly #forgotten = new FinalizationRegistry<number>((id) => this.post({ t: 'unbuffer', id }));
 
   constructor(worker?: Worker, opts: WorkerClientOptions = {}) {
     this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => {
-      this.#early.set(e.data.s, e.data);
-      this.#deliver();
-    });
     const ring = (opts.completions ?? 'ring') === 'ring' && canShare() && ringSupported();
-    this.#ring = ring ? Ring.create() : null;
-    if (this.#ring) {
-      this.post({ t: 'ring', sab: this.#ring.sab });
-      this.#ring.watch(() => this.#deliver());
+    const done = ring ? Ring.create(DONE_FIELDS) : null;
+    this.#in = new InOrder<FromWorker>(done, (r) => ({ t: 'done', s: r[0]!, h: r[1]!, cookie: r[2]!, error: r[3]!, message: '' }), (m) => this.#receive(m));
+    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#in.posted(e.data));
+    if (done) {
+      this.#reads = Ring.create(READ_FIELDS);
+      this.post({ t: 'ring', done: done.sab, reads: this.#reads.sab });
+      done.watch(() => this.#in.deliver());
     }
     this.#worker.addEventListener('error', (e: ErrorEvent) => {
       this.#broken = new NbdError(errno.EIO, 'webnbd', `the webnbd worker failed: ${e.message || 'could not load it'}`);
@@ -83,8 +88,31 @@ export class WorkerClient {
     return h;
   }
 
-  post(m: ToWorker, transfer: Transferable[] = []): void {
+  post(m: Told, transfer: Transferable[] = []): void {
+    (m as ToWorker).s = this.#said++;
     this.#worker.postMessage(m, transfer);
+  }
+
+  /** The id under which the worker knows `sab`, and whether this use gives it to the worker. */
+  bufferId(sab: SharedArrayBuffer): [number, boolean] {
+    if (!this.#reads) return [0, false]; // 0: the worker need not keep it
+    const known = this.#buffers.get(sab);
+    if (known !== undefined) return [known, false];
+    const id = this.#nextBuffer++;
+    this.#buffers.set(sab, id);
+    this.#forgotten.register(sab, id);
+    return [id, true];
+  }
+
+  /** Submit nbd_aio_pread through the read ring (the worker knows the buffer); false if it cannot. */
+  submitRead(h: number, cookie: number, buf: Uint8Array, offset: T.U64, flags: number): boolean {
+    if (!this.#reads) return false;
+    const id = this.#buffers.get(buf.buffer as SharedArrayBuffer);
+    if (id === undefined) return false;
+    const o = BigInt(offset);
+    if (!this.#reads.push(this.#said, h, cookie, id, buf.byteOffset, buf.length, Number(o & 0xffffffffn) | 0, Number(o >> 32n) | 0, flags)) return false;
+    this.#said++;
+    return true;
   }
 
   /**
@@ -110,25 +138,8 @@ export class WorkerClient {
     this.#handles.delete(h);
   }
 
-  /** How completions arrive here. */
-  get completions(): 'ring' | 'postMessage' { return this.#ring ? 'ring' : 'postMessage'; }
-
-  /** Take what the worker said, in the order it said it, from the messages and the ring. */
-  #deliver(): void {
-    for (;;) {
-      const m = this.#early.get(this.#next);
-      if (m) {
-        this.#early.delete(this.#next++);
-        this.#receive(m);
-      } else if (this.#ring && this.#ring.peek() === this.#next) {
-        const r = this.#ring.shift();
-        this.#next++;
-        this.#receive({ t: 'done', s: r.seq, h: r.h, cookie: r.cookie, error: r.error, message: '' });
-      } else {
-        return;
-      }
-    }
-  }
+  /** How commands and completions travel. */
+  get completions(): 'ring' | 'postMessage' { return this.#reads ? 'ring' : 'postMessage'; }
 
   #receive(m: FromWorker): void {
     if (m.t === 'result') {
@@ -295,11 +306,14 @@ export class RemoteHandle {
     }
     const cookie = this.#cmds.add(cmd);
     if (opts) this.#arm(cookie, opts);
+    // A plain read into a buffer the worker knows goes through shared memory (ring.ts).
+    if (name === 'aioPread' && cmd.shared && this.#client.submitRead(this.#id, cookie, buf!, first, flags)) return cookie;
     let dest: Dest = null;
     let src: Uint8Array | null = null;
     const transfer: Transferable[] = [];
     if (buf && call.args[at.buf] === 'buf-out') {
-      dest = cmd.shared ? { sab: buf.buffer as SharedArrayBuffer, offset: buf.byteOffset, length: buf.length } : { length: buf.length };
+      const sab = buf.buffer as SharedArrayBuffer;
+      dest = cmd.shared ? { sab, offset: buf.byteOffset, length: buf.length, id: this.#client.bufferId(sab)[0] } : { length: buf.length };
     } else if (buf) {
       src = cmd.shared ? buf : buf.slice();
       if (!cmd.shared) transfer.push(src.buffer);

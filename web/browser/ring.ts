@@ -1,11 +1,10 @@
-// Completions through shared memory: on cross-origin isolated pages the worker writes each plain
-// completion (handle, cookie, error) into a ring in a SharedArrayBuffer and the page, waiting with
-// Atomics.waitAsync, reads it there, instead of a postMessage per command. One writer (the worker),
-// one reader (the page). Every message from the worker, through the ring or postMessage, carries
-// a sequence number, so the page takes them in the order the worker produced them.
+// Messages through shared memory between a cross-origin isolated page and its worker: a ring of
+// fixed-size records of int32s in a SharedArrayBuffer, one writer, one reader, the reader woken by
+// Atomics.waitAsync instead of a postMessage per message. The worker reports plain completions
+// (handle, cookie, error) this way, and the page submits reads into buffers the worker already
+// knows. Every message, through a ring or postMessage, carries a sequence number (its first int32
+// here), so that each side takes both channels in the order the other side produced them.
 
-/** Int32s per record: sequence number, handle, cookie, error. */
-const RECORD = 4;
 /** Header: records written (index 0, waited on), records read (index 1). */
 const WRITTEN = 0;
 const READ = 1;
@@ -15,32 +14,28 @@ const HEADER = 4;
 type WaitAsync = (a: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (a: Int32Array, index: number, value: number) => (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(a, index, value);
 
-export interface RingRecord { seq: number; h: number; cookie: number; error: number }
-
 export class Ring {
   readonly #i32: Int32Array;
   readonly #slots: number;
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  /** A ring in `sab` whose records are `fields` int32s, the first of them the sequence number. */
+  constructor(readonly sab: SharedArrayBuffer, readonly fields: number) {
     this.#i32 = new Int32Array(sab);
-    this.#slots = (this.#i32.length - HEADER) / RECORD;
+    this.#slots = Math.floor((this.#i32.length - HEADER) / fields);
   }
 
-  /** A ring of `slots` records (when it is full, the worker posts instead). */
-  static create(slots = 1024): Ring {
-    return new Ring(new SharedArrayBuffer((HEADER + slots * RECORD) * 4));
+  /** A ring of `slots` records (when it is full, the writer posts instead). */
+  static create(fields: number, slots = 1024): Ring {
+    return new Ring(new SharedArrayBuffer((HEADER + slots * fields) * 4), fields);
   }
 
-  /** Writer: add a record and wake the reader; false when the ring is full. */
-  push(r: RingRecord): boolean {
+  /** Writer: add a record (its fields, sequence number first) and wake the reader; false when full. */
+  push(...values: number[]): boolean {
     const i = this.#i32;
     const w = Atomics.load(i, WRITTEN);
     if (w - Atomics.load(i, READ) >= this.#slots) return false;
-    const at = HEADER + (w % this.#slots) * RECORD;
-    i[at] = r.seq;
-    i[at + 1] = r.h;
-    i[at + 2] = r.cookie;
-    i[at + 3] = r.error;
+    const at = HEADER + (w % this.#slots) * this.fields;
+    for (let k = 0; k < this.fields; k++) i[at + k] = values[k] ?? 0;
     Atomics.store(i, WRITTEN, w + 1);
     Atomics.notify(i, WRITTEN);
     return true;
@@ -50,21 +45,21 @@ export class Ring {
   peek(): number {
     const i = this.#i32;
     const r = Atomics.load(i, READ);
-    return r === Atomics.load(i, WRITTEN) ? -1 : i[HEADER + (r % this.#slots) * RECORD]!;
+    return r === Atomics.load(i, WRITTEN) ? -1 : i[HEADER + (r % this.#slots) * this.fields]!;
   }
 
-  /** Reader: take the oldest unread record (peek() said there is one). */
-  shift(): RingRecord {
+  /** Reader: take the oldest unread record (peek() said there is one): its fields, a copy. */
+  shift(): Int32Array {
     const i = this.#i32;
     const r = Atomics.load(i, READ);
-    const at = HEADER + (r % this.#slots) * RECORD;
-    const rec = { seq: i[at]!, h: i[at + 1]!, cookie: i[at + 2]!, error: i[at + 3]! };
+    const at = HEADER + (r % this.#slots) * this.fields;
+    const rec = i.slice(at, at + this.fields);
     Atomics.store(i, READ, r + 1);
     return rec;
   }
 
   /**
-   * Reader: call `wake` whenever records are written, until stop() is called. One
+   * Reader: call `wake` whenever records are written, until the returned function is called. One
    * Atomics.waitAsync at a time, on the count of records written.
    */
   watch(wake: () => void): () => void {
@@ -72,8 +67,7 @@ export class Ring {
     const i = this.#i32;
     const arm = (): void => {
       if (stopped) return;
-      const seen = Atomics.load(i, WRITTEN);
-      const w = waitAsync(i, WRITTEN, seen);
+      const w = waitAsync(i, WRITTEN, Atomics.load(i, WRITTEN));
       const next = () => {
         try { wake(); } finally { arm(); }
       };
@@ -85,5 +79,43 @@ export class Ring {
   }
 }
 
-/** Whether this host has what the ring needs (Atomics.waitAsync: Chromium 87+, not every browser). */
+/**
+ * Takes what one side said from its messages and its ring, in the order it said it: `take`
+ * receives each message; ring records become messages through `fromRing`.
+ */
+export class InOrder<M extends { s: number }> {
+  readonly #early = new Map<number, M>();
+  #next = 0;
+
+  constructor(public ring: Ring | null, readonly fromRing: (r: Int32Array) => M, readonly take: (m: M) => void) {}
+
+  /** A posted message arrived. */
+  posted(m: M): void {
+    this.#early.set(m.s, m);
+    this.deliver();
+  }
+
+  /** Take every message whose turn has come. */
+  deliver(): void {
+    for (;;) {
+      const m = this.#early.get(this.#next);
+      if (m) {
+        this.#early.delete(this.#next++);
+        this.take(m);
+      } else if (this.ring && this.ring.peek() === this.#next) {
+        this.#next++;
+        this.take(this.fromRing(this.ring.shift()));
+      } else {
+        return;
+      }
+    }
+  }
+}
+
+/** Whether this host has what the rings need (Atomics.waitAsync: Chromium 87+, not every browser). */
 export const ringSupported = (): boolean => typeof (Atomics as { waitAsync?: unknown }).waitAsync === 'function';
+
+/** Int32s of a completion record: sequence number, handle, cookie, error. */
+export const DONE_FIELDS = 4;
+/** Int32s of a read record: sequence number, handle, cookie, buffer id, byte offset and length in it, offset (low, high 32 bits), flags. */
+export const READ_FIELDS = 9;
