@@ -8,3 +8,4 @@ export { NbdError, errno, errnoName, strerror, getError, getErrno, type NbdError
 export { parseUri, formatUri, type ParsedUri } from './uri.js';
 export type { Transport, TransportEvents, TransportOpener, Transports, Target, TlsOptions, TlsHost } from './transport.js';
 export { API, type ApiName, type Call, type Row, type Arg, type ArgKind, type Kind, type Runs } from './api.js';
+export { NbdPool, multiConnAllowed, type PoolHandle, type PoolOptions } from './pool.js';
