@@ -43,7 +43,7 @@ export interface Results {
   browser_ceiling_copy_mibps: number;
   /** Not a target: four bare sockets at once (null if the export is not can_multi_conn). */
   browser_ceiling_4_sockets_mibps: number | null;
-  /** Not a target: webnbd reading with four connections (four handles in the worker). */
+  /** webnbd reading with four connections: the page's pool (web/browser/multi.ts), a worker each. */
   browser_read_multiconn_mibps: number | null;
   browser_read_mibps: number;
   browser_read_fallback_mibps: number;
@@ -205,8 +205,9 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   for (let i = 0; i < Math.min(2, cfg.browserPasses); i++) posted.push(await readPass(page, BROWSER_PLAN));
   await closeRead(page);
 
-  // Not a target: nbdcopy's way where the server allows it (can_multi_conn), four connections,
-  // against four bare sockets (each websockify connection is a Python process of its own).
+  // nbdcopy's way where the server allows it (can_multi_conn): four connections, the page's pool
+  // (a worker each), against four bare sockets in four workers (each websockify connection is a
+  // Python process of its own).
   const multi = await prepareRead(page, fx.wsUri, fx.size, MULTI_CONN);
   const multiFloods: number[] = [];
   const multiPasses: number[] = [];

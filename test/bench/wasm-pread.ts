@@ -45,10 +45,10 @@ export async function wasmPread(chromium: Chromium, wsUrl: string, reads: number
 }
 
 /** The same loop on the lab page: `reads` 64 KiB preads through the page API, one at a time; MiB/s. */
-export function pageSeqPread(page: Evaluator, uri: string, reads: number): Promise<number> {
-  return page.evaluate(async ([u, n, block]) => {
+export function pageSeqPread(page: Evaluator, uri: string, reads: number, completions: 'default' | 'ring' | 'postMessage' = 'default'): Promise<number> {
+  return page.evaluate(async ([u, n, block, how]) => {
     const w = window.webnbd;
-    const h = w.create();
+    const h = (how === 'default' ? w.defaultWorker() : new w.WorkerClient(undefined, { completions: how })).create();
     await h.connectUri(u);
     const size = h.getSize();
     const buf = w.allocBuffer(block);
@@ -59,5 +59,5 @@ export function pageSeqPread(page: Evaluator, uri: string, reads: number): Promi
     await h.shutdown();
     h.close();
     return mibps;
-  }, [uri, reads, BLOCK] as const);
+  }, [uri, reads, BLOCK, completions] as const);
 }

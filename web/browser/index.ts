@@ -1,5 +1,7 @@
 // webnbd in a page (`webnbd/browser`): create() gives a handle that lives in the page's Web Worker,
-// with NbdHandle's API; allocBuffer() gives buffers the worker can read into; the core's
-// constants, errors and URIs come along.
+// with NbdHandle's API; allocBuffer() gives buffers the worker can read into; openPool() and
+// spreadRead() read large ranges over several connections; the core's constants, errors and URIs
+// come along.
 export * from '../core/index.js';
-export { create, allocBuffer, canShare, type RemoteHandle } from './client.js';
+export { create, allocBuffer, canShare, WorkerClient, type RemoteHandle, type WorkerClientOptions } from './client.js';
+export { openPool, spreadRead, MAX_CONNECTIONS, type PoolOpenOptions } from './multi.js';

@@ -1,9 +1,11 @@
 // lab.html: the browser library on `window.webnbd`, for the console and for browser tests.
 import * as client from '../browser/client.js';
+import * as multi from '../browser/multi.js';
+import { acquire, release } from '../browser/connections.js';
 import * as core from '../core/index.js';
 import { hexdumpC } from '../core/format/hexdump.js';
 
-const webnbd = { ...core, ...client, hexdumpC };
+const webnbd = { ...core, ...client, ...multi, acquire, release, hexdumpC };
 (globalThis as unknown as { webnbd: typeof webnbd }).webnbd = webnbd;
 document.querySelector('#status')!.textContent = `Ready. crossOriginIsolated: ${String(globalThis.crossOriginIsolated)}`;
 
