@@ -224,7 +224,7 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   const seqReads = Math.min(1024, fx.size / 65536);
   const seq: number[] = [];
   const wasm: Awaited<ReturnType<typeof wasmPread>>[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     seq.push(await pageSeqPread(page, fx.wsUri, seqReads));
     wasm.push(await wasmPread(chromium, fx.wsUrl, seqReads));
   }
