@@ -5,9 +5,10 @@
 // knows. Every message, through a ring or postMessage, carries a sequence number (its first int32
 // here), so that each side takes both channels in the order the other side produced them.
 
-/** Header: records written (index 0, waited on), records read (index 1). */
+/** Header: records written (index 0, waited on), records read (index 1), whether the reader waits (2). */
 const WRITTEN = 0;
 const READ = 1;
+const WAITING = 2;
 const HEADER = 4;
 
 /** Atomics.waitAsync (ES2024; the project's library is ES2022). */
@@ -37,7 +38,8 @@ export class Ring {
     const at = HEADER + (w % this.#slots) * this.fields;
     for (let k = 0; k < this.fields; k++) i[at + k] = values[k] ?? 0;
     Atomics.store(i, WRITTEN, w + 1);
-    Atomics.notify(i, WRITTEN);
+    // Waking a thread costs about as much as a message; a reader that is not waiting needs none.
+    if (Atomics.load(i, WAITING) === 1) Atomics.notify(i, WRITTEN);
     return true;
   }
 
@@ -65,16 +67,22 @@ export class Ring {
   watch(wake: () => void): () => void {
     let stopped = false;
     const i = this.#i32;
-    const arm = (): void => {
+    const turn = (): void => {
       if (stopped) return;
-      const w = waitAsync(i, WRITTEN, Atomics.load(i, WRITTEN));
-      const next = () => {
-        try { wake(); } finally { arm(); }
-      };
-      if (w.async) void w.value.then(next);
-      else queueMicrotask(next);
+      Atomics.store(i, WAITING, 0);
+      // The count before taking what is there: a record written meanwhile makes the wait
+      // below return at once, so none is left unseen until the one after it.
+      const seen = Atomics.load(i, WRITTEN);
+      try {
+        wake();
+      } finally {
+        Atomics.store(i, WAITING, 1);
+        const w = waitAsync(i, WRITTEN, seen);
+        if (w.async) void w.value.then(turn);
+        else queueMicrotask(turn);
+      }
     };
-    arm();
+    turn();
     return () => { stopped = true; Atomics.notify(i, WRITTEN); };
   }
 }
