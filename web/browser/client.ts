@@ -40,6 +40,8 @@ export interface WorkerClientOptions {
    * (the default elsewhere).
    */
   completions?: 'ring' | 'postMessage';
+  /** Reads into buffers the worker holds: through their ring (the default with the completion ring), or posted. */
+  reads?: 'ring' | 'postMessage';
 }
 
 /** One worker, many handles. */
@@ -67,8 +69,8 @@ export class WorkerClient {
     this.#in = new InOrder<FromWorker>(done, (r) => ({ t: 'done', s: r[0]!, h: r[1]!, cookie: r[2]!, error: r[3]!, message: '' }), (m) => this.#receive(m));
     this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#in.posted(e.data));
     if (done) {
-      this.#reads = Ring.create(READ_FIELDS);
-      this.post({ t: 'ring', done: done.sab, reads: this.#reads.sab });
+      this.#reads = (opts.reads ?? 'ring') === 'ring' ? Ring.create(READ_FIELDS) : null;
+      this.post({ t: 'ring', done: done.sab, reads: this.#reads?.sab ?? null });
       done.watch(() => this.#in.deliver());
     }
     this.#worker.addEventListener('error', (e: ErrorEvent) => {
@@ -139,7 +141,7 @@ export class WorkerClient {
   }
 
   /** How commands and completions travel. */
-  get completions(): 'ring' | 'postMessage' { return this.#reads ? 'ring' : 'postMessage'; }
+  get completions(): 'ring' | 'postMessage' { return this.#in.ring ? 'ring' : 'postMessage'; }
 
   #receive(m: FromWorker): void {
     if (m.t === 'result') {

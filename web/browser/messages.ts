@@ -31,7 +31,7 @@ export type Told =
   | { t: 'cancel'; h: number; cookie: number; error: number; why?: string }
   | { t: 'close'; h: number }
   /** The rings (ring.ts), first thing on isolated pages: plain completions and reads go through them. */
-  | { t: 'ring'; done: SharedArrayBuffer; reads: SharedArrayBuffer }
+  | { t: 'ring'; done: SharedArrayBuffer; reads: SharedArrayBuffer | null }
   /** The page's SharedArrayBuffer `id` is gone: the worker drops it too. */
   | { t: 'unbuffer'; id: number };
 

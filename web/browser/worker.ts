@@ -235,9 +235,11 @@ function take(m: ToWorker): void {
       return;
     case 'ring': {
       ring = new Ring(m.done, DONE_FIELDS);
-      const reads = new Ring(m.reads, READ_FIELDS);
-      told.ring = reads;
-      reads.watch(() => told.deliver());
+      if (m.reads) {
+        const reads = new Ring(m.reads, READ_FIELDS);
+        told.ring = reads;
+        reads.watch(() => told.deliver());
+      }
       return;
     }
     case 'unbuffer':
