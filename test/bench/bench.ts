@@ -1,7 +1,8 @@
 // `npm run bench`: issue #7's benchmark at full size. Prints the table, writes
 // test/bench/results.json and replaces the latest run's section of docs/performance.md (never the
-// README). Run by Vitest (see vitest.config.ts here), which gives it the servers' clean-up and the
-// browser helpers; it asserts nothing about speed.
+// README). BENCH_ONLY=browser,first-sector (of node, dumps, copy, browser, download, first-sector) runs those
+// phases and prints them, writing nothing. Run by Vitest (see vitest.config.ts here), which gives
+// it the servers' clean-up and the browser helpers; it asserts nothing about speed.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -28,8 +29,14 @@ it('bench', async () => {
     runs: 5,
     site: resolve(import.meta.dirname, '../../build/bench-dist'),
     profile: process.env.BENCH_PROFILE === '1',
+    ...(process.env.BENCH_ONLY ? { only: process.env.BENCH_ONLY.split(',') } : {}),
     log,
   });
+  if (process.env.BENCH_ONLY) {
+    // Some phases only: printed, never written over a whole run's results.
+    log(`\n${report(results)}\n\nBENCH_ONLY=${process.env.BENCH_ONLY}: nothing written.`);
+    return;
+  }
   writeFileSync(resolve(import.meta.dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   const table = report(results);
   const day = new Date().toISOString().slice(0, 10);

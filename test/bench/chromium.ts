@@ -66,12 +66,13 @@ export class Chromium {
   }
 
   /** A new page at `url`, once loaded and `ready` (an expression) is true. */
-  async page(url: string, ready = 'true'): Promise<CdpPage> {
+  /** A new page at `url`, once `ready` (an expression) is true; `workers: false` leaves its workers unattached. */
+  async page(url: string, ready = 'true', { workers = true } = {}): Promise<CdpPage> {
     const { targetId } = await this.send('Target.createTarget', { url: 'about:blank' }) as { targetId: string };
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true }) as { sessionId: string };
     const page = new CdpPage(this, targetId, sessionId);
     // A dedicated worker is no target of its own: the page's session reports it when it starts.
-    await this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, sessionId);
+    if (workers) await this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, sessionId);
     await this.send('Page.navigate', { url }, sessionId);
     for (const deadline = Date.now() + 15_000; !(await page.evaluate((e) => document.readyState === 'complete' && (0, eval)(e) === true, ready));) {
       if (Date.now() > deadline) throw new Error(`${url}: not ready`);

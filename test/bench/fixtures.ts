@@ -20,6 +20,8 @@ export interface Fixtures {
   tcpUri: string;
   /** nbd+ws://127.0.0.1:PORT/ through websockify to the same nbdkit. */
   wsUri: string;
+  /** The same websockify's ws:// URL (what a C program passes to nbd_connect_unix in the browser). */
+  wsUrl: string;
   /** ws:// URL of websockify in front of the flood server (send a float64 count, get that many bytes). */
   floodUrl: string;
   /** ws:// URL of websockify in front of the echo server. */
@@ -113,6 +115,7 @@ export async function startFixtures(size: number, hexBytes: number): Promise<Fix
     file, hexFile, size, nbd,
     tcpUri: nbd.uri,
     wsUri: `nbd+ws://127.0.0.1:${nbdWs.port}/`,
+    wsUrl: nbdWs.url,
     floodUrl: floodWs.url,
     echoUrl: echoWs.url,
     async close() {

@@ -13,6 +13,7 @@ import { BROWSER_PLAN, ceiling, closeRead, latencies, prepareRead, quantile, rea
 import { nodeRead } from './node-read.js';
 import { copyPhase, type CopyResults } from './copy.js';
 import { downloadPhase } from './download.js';
+import { pageSeqPread, wasmPread } from './wasm-pread.js';
 import { WEBNBD, capture, median, medianMs, mibps, run } from './tools.js';
 
 export interface BenchConfig {
@@ -38,6 +39,8 @@ export interface BenchConfig {
   site: string;
   /** Write CPU profiles to build/bench-profiles. */
   profile: boolean;
+  /** Only these phases (node, dumps, browser, first-sector); the others' figures are NaN. */
+  only?: string[];
   log: (line: string) => void;
 }
 
@@ -47,10 +50,12 @@ export interface Results extends CopyResults {
   browser_ceiling_copy_mibps: number;
   /** Not a target: four bare sockets at once (null if the export is not can_multi_conn). */
   browser_ceiling_4_sockets_mibps: number | null;
-  /** Not a target: webnbd reading with four connections (four handles in the worker). */
+  /** webnbd reading with four connections: the page's pool (web/browser/multi.ts), a worker each. */
   browser_read_multiconn_mibps: number | null;
   browser_read_mibps: number;
   browser_read_fallback_mibps: number;
+  /** The isolated page with completions posted (the plain pages' way) rather than through the ring. */
+  browser_read_postmessage_mibps: number;
   native_mibps: number;
   node_tcp_mibps: number;
   node_ws_mibps: number;
@@ -62,12 +67,24 @@ export interface Results extends CopyResults {
   browser_p50_us: number;
   browser_p99_us: number;
   echo_p50_us: number;
+  /** The same 512-byte reads with completions posted, and the echo measured beside them. */
+  browser_p50_postmessage_us: number;
+  echo_p50_postmessage_us: number;
   first_sector_ms: number | null;
+  /** Where the median first-sector run's milliseconds went (first-sector.ts, breakdown()). */
+  first_sector_breakdown_ms: Record<string, number> | null;
   heap_growth_mib: number;
   /** webnbd/browser's download() of a pattern export into the origin-private file system, four connections (download.ts). */
   browser_download_mibps: number;
   /** The page's (and its worker's) memory above its start during those downloads. */
   browser_download_memory_mib: number;
+  /** A C program's sequential 64 KiB nbd_pread loop in the browser (wasm/bench/bench.c, Asyncify). */
+  wasm_pread_mibps: number;
+  /** The same loop in TypeScript through the page API (the lab page's handle), same run. */
+  browser_seq_pread_mibps: number;
+  /** bench.c's µs per failing nbd_pread (an Asyncify unwind and rewind, no I/O) and per nbd_get_size (a call into the runtime). */
+  wasm_asyncify_us: number;
+  wasm_call_us: number;
   /** `webnbd dump` and nbddump printed the same bytes (SHA-256 of the whole output). */
   dump_identical: boolean;
   /** `webnbd dump -C` and hexdump -C printed the same bytes for the hexdump range. */
@@ -157,7 +174,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'heap_growth_mib'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib' | 'wasm_pread_mibps' | 'browser_seq_pread_mibps' | 'wasm_asyncify_us' | 'wasm_call_us'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -193,8 +210,15 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   const heap1 = await heapUsed();
   await closeRead(page);
 
-  // Not a target: nbdcopy's way where the server allows it (can_multi_conn), four connections,
-  // against four bare sockets (each websockify connection is a Python process of its own).
+  // The same page, completions posted instead of put in the ring (a worker of its own).
+  const posted: number[] = [];
+  await prepareRead(page, fx.wsUri, fx.size, 1, 'postMessage');
+  for (let i = 0; i < Math.min(2, cfg.browserPasses); i++) posted.push(await readPass(page, BROWSER_PLAN));
+  await closeRead(page);
+
+  // nbdcopy's way where the server allows it (can_multi_conn): four connections, the page's pool
+  // (a worker each), against four bare sockets in four workers (each websockify connection is a
+  // Python process of its own).
   const multi = await prepareRead(page, fx.wsUri, fx.size, MULTI_CONN);
   const multiFloods: number[] = [];
   const multiPasses: number[] = [];
@@ -206,6 +230,15 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   }
   await closeRead(page);
   const lat = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples);
+  const latPosted = await latencies(page, fx.wsUri, fx.echoUrl, cfg.latencySamples, 'postMessage');
+  // C in the browser against the page API: the same sequential 64 KiB loop, taking turns.
+  const seqReads = Math.min(1024, fx.size / 65536);
+  const seq: number[] = [];
+  const wasm: Awaited<ReturnType<typeof wasmPread>>[] = [];
+  for (let i = 0; i < 4; i++) {
+    seq.push(await pageSeqPread(page, fx.wsUri, seqReads));
+    wasm.push(await wasmPread(chromium, fx.wsUrl, seqReads));
+  }
   await page.close();
 
   // A page that is not isolated: reads come back as transferred ArrayBuffers.
@@ -217,7 +250,7 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, fallback ${fallbackMs.toFixed(0)} ms; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; 64 KiB one at a time: page ${seq.map((x) => x.toFixed(1)).join(' ')} MiB/s, C ${wasm.map((x) => x.wasm_mibps.toFixed(1)).join(' ')} MiB/s; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
@@ -225,18 +258,25 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
     browser_read_multiconn_mibps: multiPasses.length ? mibps(fx.size, median(multiPasses)) : null,
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
+    browser_read_postmessage_mibps: mibps(fx.size, median(posted)),
     browser_p50_us: quantile(lat.pread, 0.5),
     browser_p99_us: quantile(lat.pread, 0.99),
     echo_p50_us: quantile(lat.echo, 0.5),
+    browser_p50_postmessage_us: quantile(latPosted.pread, 0.5),
+    echo_p50_postmessage_us: quantile(latPosted.echo, 0.5),
     heap_growth_mib: (heap1 - heap0) / MiB,
+    wasm_pread_mibps: median(wasm.map((w) => w.wasm_mibps)),
+    browser_seq_pread_mibps: median(seq),
+    wasm_asyncify_us: median(wasm.map((w) => w.asyncify_us)),
+    wasm_call_us: median(wasm.map((w) => w.call_us)),
   };
 }
 
-/** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages. */
-async function firstSectorMs(cfg: BenchConfig): Promise<number | null> {
+/** Issue #5's figure, from test/bench/first-sector.ts (the inspector's side): its median of `runs` fresh pages, and where its time went. */
+async function firstSectorMs(cfg: BenchConfig): Promise<{ ms: number; breakdown: Record<string, number> } | null> {
   if (!existsSync(resolve(import.meta.dirname, 'first-sector.ts'))) return null;
-  const { firstSector } = await import('./first-sector.js');
-  return firstSector({ site: cfg.site, runs: cfg.firstSectorRuns });
+  const { firstSectorDetail } = await import('./first-sector.js');
+  return firstSectorDetail({ site: cfg.site, runs: cfg.firstSectorRuns });
 }
 
 export async function runBench(cfg: BenchConfig): Promise<Results> {
@@ -245,21 +285,31 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
   const isolated = await serveDist(true, cfg.site);
   const plain = await serveDist(false, cfg.site);
   try {
-    const node = await nodePhase(fx, cfg);
-    const dumps = await dumpPhase(fx, cfg);
-    const copies = await copyPhase(cfg.copyBytes, cfg.log);
-    const chromium = await Chromium.launch();
-    const inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain)
-      .then(async (b) => ({ ...b, ...await downloadPhase(chromium, isolated, cfg.downloadBytes, cfg.downloadPasses, cfg.log) }))
-      .finally(() => chromium.close());
-    const first = await firstSectorMs(cfg);
-    cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.toFixed(0)} ms (median of ${cfg.firstSectorRuns})`);
+    const runs = (phase: string) => !cfg.only || cfg.only.includes(phase);
+    const skipped = <T extends object>(keys: (keyof T)[]): T => Object.fromEntries(keys.map((k) => [k, Number.NaN])) as T;
+    const node = runs('node') ? await nodePhase(fx, cfg) : skipped<Awaited<ReturnType<typeof nodePhase>>>(['native_mibps', 'node_tcp_mibps', 'node_ws_mibps']);
+    const dumps = runs('dumps') ? await dumpPhase(fx, cfg) : { ...skipped<DumpResults>(['dump_mibps', 'nbddump_mibps', 'dump_C_mibps', 'hexdump_C_mibps', 'xxd_mibps']), dump_identical: false, dump_C_identical: false };
+    const copies = runs('copy') ? await copyPhase(cfg.copyBytes, cfg.log) : { ...skipped<CopyResults>(['copy_mibps', 'nbdcopy_mibps', 'copy_file_mibps', 'nbdcopy_file_mibps']), copy_identical: false };
+    let downloads = skipped<Pick<Results, 'browser_download_mibps' | 'browser_download_memory_mib'>>(['browser_download_mibps', 'browser_download_memory_mib']);
+    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib', 'wasm_pread_mibps', 'browser_seq_pread_mibps', 'wasm_asyncify_us', 'wasm_call_us']);
+    if (runs('browser')) {
+      const chromium = await Chromium.launch();
+      try {
+        inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain);
+        if (runs('download')) downloads = await downloadPhase(chromium, isolated, cfg.downloadBytes, cfg.downloadPasses, cfg.log);
+      } finally {
+        await chromium.close();
+      }
+    }
+    const first = runs('first-sector') ? await firstSectorMs(cfg) : null;
+    cfg.log(first === null ? 'first_sector_ms: test/bench/first-sector.ts is not there: null' : `first sector: ${first.ms.toFixed(0)} ms (median of ${cfg.firstSectorRuns}): ${Object.entries(first.breakdown).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     // In the order of the issue's list.
     return {
       browser_ceiling_mibps: inBrowser.browser_ceiling_mibps,
       browser_ceiling_copy_mibps: inBrowser.browser_ceiling_copy_mibps,
       browser_read_mibps: inBrowser.browser_read_mibps,
       browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
+      browser_read_postmessage_mibps: inBrowser.browser_read_postmessage_mibps,
       browser_ceiling_4_sockets_mibps: inBrowser.browser_ceiling_4_sockets_mibps,
       browser_read_multiconn_mibps: inBrowser.browser_read_multiconn_mibps,
       ...node,
@@ -271,11 +321,17 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_p50_us: inBrowser.browser_p50_us,
       browser_p99_us: inBrowser.browser_p99_us,
       echo_p50_us: inBrowser.echo_p50_us,
-      first_sector_ms: first,
+      browser_p50_postmessage_us: inBrowser.browser_p50_postmessage_us,
+      echo_p50_postmessage_us: inBrowser.echo_p50_postmessage_us,
+      first_sector_ms: first?.ms ?? null,
+      first_sector_breakdown_ms: first?.breakdown ?? null,
       heap_growth_mib: inBrowser.heap_growth_mib,
       ...copies,
-      browser_download_mibps: inBrowser.browser_download_mibps,
-      browser_download_memory_mib: inBrowser.browser_download_memory_mib,
+      ...downloads,
+      wasm_pread_mibps: inBrowser.wasm_pread_mibps,
+      browser_seq_pread_mibps: inBrowser.browser_seq_pread_mibps,
+      wasm_asyncify_us: inBrowser.wasm_asyncify_us,
+      wasm_call_us: inBrowser.wasm_call_us,
       dump_identical: dumps.dump_identical,
       dump_C_identical: dumps.dump_C_identical,
       machine: await machine(),

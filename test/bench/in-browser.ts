@@ -53,32 +53,45 @@ export function ceiling(page: Evaluator, url: string, bytes: number, copy = fals
 }
 
 /**
- * Connect `connections` handles on the page to the export and allocate the destination
- * (a SharedArrayBuffer when the page is isolated). Several connections only where the server
- * advertises can_multi_conn, as nbdcopy decides.
+ * Connect to the export (`connections` > 1: the page's pool, several connections only where the
+ * server advertises can_multi_conn, as nbdcopy decides) and allocate the destination (a
+ * SharedArrayBuffer when the page is isolated).
  */
-export async function prepareRead(page: Evaluator, uri: string, bytes: number, connections = 1): Promise<{ shared: boolean; multiConn: boolean }> {
-  return page.evaluate(async ([u, n, conns]) => {
+export async function prepareRead(page: Evaluator, uri: string, bytes: number, connections = 1, completions: Completions = 'default'): Promise<{ shared: boolean; multiConn: boolean }> {
+  return page.evaluate(async ([u, n, conns, how]) => {
     const w = window.webnbd;
+    const client = how === 'default' ? w.defaultWorker() : new w.WorkerClient(undefined, { completions: how });
     const handles = [];
-    for (let i = 0; i < conns; i++) {
-      const h = w.create();
+    // Several connections: the page's pool (multi.ts), each connection in a worker of its own.
+    const pool = conns > 1 ? await w.openPool(u, { connections: conns }) : null;
+    if (pool) handles.push(...pool.handles);
+    else {
+      const h = client.create();
       await h.connectUri(u);
       handles.push(h);
     }
-    const buf = w.allocBuffer(n);
+    Object.assign(window, { benchPool: pool });
+    const old = (window as unknown as { benchBuf?: Uint8Array }).benchBuf;
+    const buf = old?.length === n ? old : w.allocBuffer(n);
     Object.assign(window, { benchHandles: handles, benchBuf: buf });
     return { shared: typeof SharedArrayBuffer !== 'undefined' && buf.buffer instanceof SharedArrayBuffer, multiConn: handles[0]!.canMultiConn() };
-  }, [uri, bytes, connections] as const);
+  }, [uri, bytes, connections, completions] as const);
 }
+
+/** How the page learns of completions: its default (the ring where isolated), or a client told which. */
+export type Completions = 'default' | 'ring' | 'postMessage';
 
 /**
  * One sequential pass over the prepared buffer: requests of `plan.request` in offset order,
- * `plan.depth` in flight per connection, dealt round-robin to the connections.
+ * `plan.depth` in flight per connection, through the pool (each to the connection with the fewest
+ * in flight) where there are several.
  */
 export function readPass(page: Evaluator, plan: BrowserPlan): Promise<number> {
   return page.evaluate(async ([request, depth]) => {
-    const { benchHandles: hs, benchBuf: buf } = window as unknown as { benchHandles: ReturnType<typeof window.webnbd.create>[]; benchBuf: Uint8Array };
+    const { benchHandles: hs, benchBuf: buf, benchPool: pool } = window as unknown as {
+      benchHandles: ReturnType<typeof window.webnbd.create>[]; benchBuf: Uint8Array;
+      benchPool: { pread(b: Uint8Array, o: number): Promise<void> } | null;
+    };
     const size = buf.length;
     const most = depth * hs.length;
     let next = 0;
@@ -89,7 +102,7 @@ export function readPass(page: Evaluator, plan: BrowserPlan): Promise<number> {
       const issue = () => {
         while (inFlight < most && next < size) {
           const n = Math.min(request, size - next);
-          hs[k++ % hs.length]!.pread(buf.subarray(next, next + n), next).then(() => {
+          (pool ?? hs[k++ % hs.length]!).pread(buf.subarray(next, next + n), next).then(() => {
             inFlight--;
             if (next >= size && inFlight === 0) resolve();
             else issue();
@@ -119,10 +132,10 @@ export function closeRead(page: Evaluator): Promise<void> {
  * round trips of a 512-byte message through the echo bridge, taking turns (after 50 of each for
  * warm-up) so that both see the same machine. Each list sorted.
  */
-export function latencies(page: Evaluator, uri: string, echoUrl: string, n: number): Promise<{ pread: number[]; echo: number[] }> {
-  return page.evaluate(async ([u, e, count]) => {
+export function latencies(page: Evaluator, uri: string, echoUrl: string, n: number, completions: Completions = 'default'): Promise<{ pread: number[]; echo: number[] }> {
+  return page.evaluate(async ([u, e, count, how]) => {
     const w = window.webnbd;
-    const h = w.create();
+    const h = (how === 'default' ? w.defaultWorker() : new w.WorkerClient(undefined, { completions: how })).create();
     await h.connectUri(u);
     const buf = w.allocBuffer(512);
     const size = Number(h.getSize());
@@ -150,7 +163,7 @@ export function latencies(page: Evaluator, uri: string, echoUrl: string, n: numb
     await h.shutdown();
     h.close();
     return { pread: pread.sort((a, b) => a - b), echo: echo.sort((a, b) => a - b) };
-  }, [uri, echoUrl, n] as const);
+  }, [uri, echoUrl, n, completions] as const);
 }
 
 /** The q-quantile of sorted values. */

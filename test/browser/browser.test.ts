@@ -54,6 +54,62 @@ describe.each([true, false])('isolated page: %s', (isolated) => {
     expect(errors).toEqual([]);
   });
 
+  it('reads and completions go through the shared rings on isolated pages, are posted elsewhere or when asked, in order', async () => {
+    const { page, errors } = await labPage(site);
+    const r = await page.evaluate(async ([u, size]) => {
+      const w = window.webnbd;
+      // Count the worker's 'done' messages: each client adds its listener when it is made.
+      const dones = new Map<object, number>();
+      const add = Worker.prototype.addEventListener;
+      Worker.prototype.addEventListener = function (this: Worker, type: string, fn: EventListenerOrEventListenerObject, o?: boolean | AddEventListenerOptions) {
+        if (type === 'message') {
+          const me = this;
+          dones.set(me, 0);
+          add.call(me, type, (e: Event) => { if ((e as MessageEvent<{ t: string }>).data.t === 'done') dones.set(me, dones.get(me)! + 1); }, o);
+        }
+        add.call(this, type, fn, o);
+      } as typeof Worker.prototype.addEventListener;
+      // And the reads the page posts: through the ring, a buffer's first read gives it to the worker.
+      const cmds = new Map<object, number>();
+      const post = Worker.prototype.postMessage as (this: Worker, m: unknown, transfer?: Transferable[]) => void;
+      Worker.prototype.postMessage = function (this: Worker, m: { t: string }, transfer?: Transferable[]) {
+        if (m.t === 'cmd') cmds.set(this, (cmds.get(this) ?? 0) + 1);
+        post.call(this, m, transfer ?? []);
+      } as typeof Worker.prototype.postMessage;
+      const out = [];
+      for (const how of ['ring', 'postMessage'] as const) {
+        const client = new w.WorkerClient(undefined, { completions: how });
+        const h = client.create();
+        await h.connectUri(u);
+        const buf = w.allocBuffer(size);
+        const piece = 64 * 1024;
+        const order: number[] = [];
+        // Sequential and then many at once; each completion callback sees its own bytes landed.
+        for (let i = 0; i < 8; i++) await h.pread(buf.subarray(i * piece, (i + 1) * piece), i * piece);
+        await Promise.all(Array.from({ length: size / piece - 8 }, (_, j) => {
+          const i = j + 8;
+          return h.pread(buf.subarray(i * piece, (i + 1) * piece), i * piece).then(() => { order.push(i); });
+        }));
+        const copy = new Uint8Array(size);
+        copy.set(buf);
+        const digest = await crypto.subtle.digest('SHA-256', copy);
+        await h.shutdown();
+        out.push({ how: client.completions, reads: size / piece, completed: order.length, state: h.aioIsClosed(),
+          sha: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') });
+      }
+      return { out, dones: [...dones.values()], cmds: [...dones.keys()].map((k) => cmds.get(k) ?? 0) };
+    }, [uri, SIZE] as const);
+    const reads = SIZE / (64 * 1024);
+    expect(r.out).toEqual([
+      { how: isolated ? 'ring' : 'postMessage', reads, completed: reads - 8, state: true, sha: sha(disk) },
+      { how: 'postMessage', reads, completed: reads - 8, state: true, sha: sha(disk) },
+    ]);
+    // Through the ring the worker posted no 'done' at all; otherwise one per read.
+    expect(r.dones).toEqual([isolated ? 0 : reads, reads]);
+    expect(r.cmds).toEqual([isolated ? 1 : reads, reads]);
+    expect(errors).toEqual([]);
+  });
+
   it('keeps many reads in flight with aio cookies and completion callbacks on the page', async () => {
     const { page } = await labPage(site);
     const r = await page.evaluate(async (u) => {

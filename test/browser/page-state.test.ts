@@ -67,8 +67,9 @@ describe('the page client answers from the handle state the worker sends', () =>
     });
     expect(r.refused).toBe('nbd_pread: request out of bounds: Invalid argument');
     expect(r.quiet).toEqual([]);
-    // What did go to the worker: the settings that run there too, the blocking calls, the end.
-    expect(r.posted).toEqual(['create', 'call:addMetaContext', 'call:setOptMode', 'call:connectUri', 'call:optGo', 'call:shutdown', 'close']);
+    // What did go to the worker: the completion ring (the lab page is isolated), the settings that
+    // run there too, the blocking calls, the end.
+    expect(r.posted).toEqual(['ring', 'create', 'call:addMetaContext', 'call:setOptMode', 'call:connectUri', 'call:optGo', 'call:shutdown', 'close']);
     expect(errors).toEqual([]);
   });
 });

@@ -77,11 +77,11 @@ interface Entry {
   closed: boolean;
 }
 
+/** NBD_CMD_* by number, found once: every call asks (a search of the constants per call cost more than the call). */
+const CMD_NAMES = new Map<unknown, string>(Object.entries(P).filter(([k]) => k.startsWith('NBD_CMD_') && !k.startsWith('NBD_CMD_FLAG_')).map(([k, v]) => [v, k]));
+
 /** The spec's name of the NBD command a call sends (its `cmd` in the API table), e.g. "NBD_CMD_READ". */
-const cmdName = (api: ApiName): string => {
-  const type = (API[api] as Call).cmd;
-  return Object.entries(P).find(([k, v]) => k.startsWith('NBD_CMD_') && !k.startsWith('NBD_CMD_FLAG_') && v === type)?.[0] ?? '';
-};
+const cmdName = (api: ApiName): string => CMD_NAMES.get((API[api] as Call).cmd) ?? '';
 
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();

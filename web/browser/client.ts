@@ -15,7 +15,8 @@ import { NO_FD } from '../core/handle/rw.js';
 import { deathOf, goto, newHandleState, toClosed, toDead, type HandleState } from '../core/handle/state.js';
 import { wrapCalls, type CallContext } from '../core/handle/wrappers.js';
 import type * as T from '../core/types.js';
-import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
+import type { Dest, FromWorker, Marker, Told, ToWorker } from './messages.js';
+import { DONE_FIELDS, InOrder, READ_FIELDS, Ring, ringSupported } from './ring.js';
 
 /** True where SharedArrayBuffer may be used (a cross-origin isolated page or worker). */
 export const canShare = (): boolean =>
@@ -32,6 +33,17 @@ const isShared = (b: Uint8Array): boolean => typeof SharedArrayBuffer !== 'undef
 
 type Pending = { resolve(v: unknown): void; reject(e: NbdError): void; event?: (args: string[]) => void };
 
+export interface WorkerClientOptions {
+  /**
+   * How the page and the worker tell each other of commands and completions: 'ring', through
+   * shared memory (ring.ts; on cross-origin isolated pages, the default there), or 'postMessage'
+   * (the default elsewhere).
+   */
+  completions?: 'ring' | 'postMessage';
+  /** Reads into buffers the worker holds: through their ring (the default with the completion ring), or posted. */
+  reads?: 'ring' | 'postMessage';
+}
+
 /** One worker, many handles. */
 export class WorkerClient {
   readonly #worker: Worker;
@@ -40,10 +52,27 @@ export class WorkerClient {
   #nextHandle = 1;
   #nextCall = 1;
   #broken: NbdError | null = null;
+  /** What the worker says, in order, from its messages and the completion ring. */
+  readonly #in: InOrder<FromWorker>;
+  /** Where reads go through shared memory, and the number of the next thing said to the worker. */
+  readonly #reads: Ring | null = null;
+  #said = 0;
+  /** Ids of the SharedArrayBuffers the worker has been given (a read's first use of one gives it). */
+  readonly #buffers = new WeakMap<SharedArrayBuffer, number>();
+  #nextBuffer = 1;
+  readonly #forgotten = new FinalizationRegistry<number>((id) => this.post({ t: 'unbuffer', id }));
 
-  constructor(worker?: Worker) {
+  constructor(worker?: Worker, opts: WorkerClientOptions = {}) {
     this.#worker = worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#receive(e.data));
+    const ring = (opts.completions ?? 'ring') === 'ring' && canShare() && ringSupported();
+    const done = ring ? Ring.create(DONE_FIELDS) : null;
+    this.#in = new InOrder<FromWorker>(done, (r) => ({ t: 'done', s: r[0]!, h: r[1]!, cookie: r[2]!, error: r[3]!, message: '' }), (m) => this.#receive(m));
+    this.#worker.addEventListener('message', (e: MessageEvent<FromWorker>) => this.#in.posted(e.data));
+    if (done) {
+      this.#reads = (opts.reads ?? 'ring') === 'ring' ? Ring.create(READ_FIELDS) : null;
+      this.post({ t: 'ring', done: done.sab, reads: this.#reads?.sab ?? null });
+      done.watch(() => this.#in.deliver());
+    }
     this.#worker.addEventListener('error', (e: ErrorEvent) => {
       this.#broken = new NbdError(errno.EIO, 'webnbd', `the webnbd worker failed: ${e.message || 'could not load it'}`);
       for (const p of this.#pending.values()) p.reject(this.#broken);
@@ -61,8 +90,31 @@ export class WorkerClient {
     return h;
   }
 
-  post(m: ToWorker, transfer: Transferable[] = []): void {
+  post(m: Told, transfer: Transferable[] = []): void {
+    (m as ToWorker).s = this.#said++;
     this.#worker.postMessage(m, transfer);
+  }
+
+  /** The id under which the worker knows `sab`, and whether this use gives it to the worker. */
+  bufferId(sab: SharedArrayBuffer): [number, boolean] {
+    if (!this.#reads) return [0, false]; // 0: the worker need not keep it
+    const known = this.#buffers.get(sab);
+    if (known !== undefined) return [known, false];
+    const id = this.#nextBuffer++;
+    this.#buffers.set(sab, id);
+    this.#forgotten.register(sab, id);
+    return [id, true];
+  }
+
+  /** Submit nbd_aio_pread through the read ring (the worker knows the buffer); false if it cannot. */
+  submitRead(h: number, cookie: number, buf: Uint8Array, offset: T.U64, flags: number): boolean {
+    if (!this.#reads) return false;
+    const id = this.#buffers.get(buf.buffer as SharedArrayBuffer);
+    if (id === undefined) return false;
+    const o = BigInt(offset);
+    if (!this.#reads.push(this.#said, h, cookie, id, buf.byteOffset, buf.length, Number(o & 0xffffffffn) | 0, Number(o >> 32n) | 0, flags)) return false;
+    this.#said++;
+    return true;
   }
 
   /**
@@ -87,6 +139,9 @@ export class WorkerClient {
   forget(h: number): void {
     this.#handles.delete(h);
   }
+
+  /** How commands and completions travel. */
+  get completions(): 'ring' | 'postMessage' { return this.#in.ring ? 'ring' : 'postMessage'; }
 
   #receive(m: FromWorker): void {
     if (m.t === 'result') {
@@ -253,11 +308,14 @@ export class RemoteHandle {
     }
     const cookie = this.#cmds.add(cmd);
     if (opts) this.#arm(cookie, opts);
+    // A plain read into a buffer the worker knows goes through shared memory (ring.ts).
+    if (name === 'aioPread' && cmd.shared && this.#client.submitRead(this.#id, cookie, buf!, first, flags)) return cookie;
     let dest: Dest = null;
     let src: Uint8Array | null = null;
     const transfer: Transferable[] = [];
     if (buf && call.args[at.buf] === 'buf-out') {
-      dest = cmd.shared ? { sab: buf.buffer as SharedArrayBuffer, offset: buf.byteOffset, length: buf.length } : { length: buf.length };
+      const sab = buf.buffer as SharedArrayBuffer;
+      dest = cmd.shared ? { sab, offset: buf.byteOffset, length: buf.length, id: this.#client.bufferId(sab)[0] } : { length: buf.length };
     } else if (buf) {
       src = cmd.shared ? buf : buf.slice();
       if (!cmd.shared) transfer.push(src.buffer);

@@ -8,8 +8,10 @@ import type { RemoteHandle } from './client.js';
 import { allocBuffer, create } from './client.js';
 import { NbdError, errno } from '../core/errors.js';
 import { formatDuration } from '../core/handle/deadline.js';
+import type { NbdPool } from '../core/pool.js';
 import type { Extent64 } from '../core/types.js';
 import { ExtentMap, STATE_ZERO } from './extents.js';
+import { SPREAD_BYTES, openPool, spreadRead } from './multi.js';
 
 /** How long connecting (WebSocket, handshake) may take before it fails with ETIMEDOUT. */
 export const CONNECT_TIMEOUT_MS = 15_000;
@@ -70,6 +72,8 @@ export class Disk {
   #closed = false;
   readonly #watchers = new Set<(s: LinkState) => void>();
   #poll: ReturnType<typeof setInterval> | null = null;
+  /** Up to four connections for large reads and scans (multi.ts), opened on first need. */
+  #pool: Promise<NbdPool<RemoteHandle> | null> | null = null;
 
   constructor(readonly uri: string, handle: RemoteHandle) {
     this.#handle = handle;
@@ -107,13 +111,46 @@ export class Disk {
     for (const fn of [...this.#watchers]) fn(s);
   }
 
-  /** Close the connection for good (the last user let go). */
+  /** Close the connection for good (the last user let go), and the pool's. */
   close(): void {
     this.#closed = true;
     if (this.#poll !== null) clearInterval(this.#poll);
     this.#poll = null;
+    this.#dropPool();
     const h = this.#handle;
     void h.shutdown().catch(() => {}).finally(() => h.close());
+  }
+
+  /**
+   * The connections large reads and block status scans are spread over, the first of them this
+   * Disk's handle: opened on first need where the server says can_multi_conn, else (or if they
+   * could not be opened) null, and everything stays on the one handle.
+   */
+  connections(): Promise<NbdPool<RemoteHandle> | null> {
+    if (!this.#pool) {
+      const h = this.#handle;
+      // The pool may close what it opened, never the Disk's own handle (closed by close()).
+      const first = new Proxy(h, {
+        get: (t, k) => (k === 'close' ? () => {} : k === 'shutdown' ? async () => {} : typeof t[k as keyof RemoteHandle] === 'function' ? (t[k as keyof RemoteHandle] as (...a: unknown[]) => unknown).bind(t) : t[k as keyof RemoteHandle]),
+      });
+      this.#pool = h.canMultiConn() && !this.#closed
+        ? openPool(this.uri, { first, setup: (c) => { if (this.hasAllocation) c.addMetaContext('base:allocation'); } }).then((p) => (p.connections > 1 ? p : null), () => null)
+        : Promise.resolve(null);
+    }
+    return this.#pool;
+  }
+
+  /** Close the pool's own connections (the Disk's stays); the next large read opens them again. */
+  #dropPool(): void {
+    const p = this.#pool;
+    this.#pool = null;
+    void p?.then((pool) => pool?.close(), () => {});
+  }
+
+  /** After a failure through the pool: a pool with a dead connection is dropped. */
+  async #checkPool(pool: NbdPool<RemoteHandle>): Promise<void> {
+    if (!pool.handles.some((h) => h.aioIsDead() || h.aioIsClosed())) return;
+    if (this.#pool && (await this.#pool) === pool) this.#dropPool();
   }
 
   /**
@@ -145,6 +182,7 @@ export class Disk {
         const old = this.#handle;
         this.#handle = h;
         old.close();
+        this.#dropPool(); // its first connection was the old one
         this.stats.reconnects++;
         this.#say({ state: 'connected' });
         return;
@@ -235,8 +273,9 @@ export class Disk {
    * Make sure block status is known for [start, end) (clamped to the disk): asks the server for
    * each unknown stretch, from its start, as many times as it takes (replies may stop short).
    * A server without base:allocation is taken as all data. Stops early once `signal` is aborted.
+   * With `spread` (a scan of the whole disk), large requests go over the connections.
    */
-  async status(start: bigint, end: bigint, signal?: { readonly aborted: boolean }): Promise<void> {
+  async status(start: bigint, end: bigint, signal?: { readonly aborted: boolean }, spread = false): Promise<void> {
     if (end > this.size) end = this.size;
     while (!signal?.aborted) {
       const gap = this.extents.firstUnknown(start, end);
@@ -247,7 +286,7 @@ export class Disk {
       }
       let p = this.#status.get(gap);
       if (!p) {
-        p = this.#askStatus(gap, end);
+        p = this.#askStatus(gap, end, spread);
         this.#status.set(gap, p);
         void p.finally(() => this.#status.delete(gap)).catch(() => {});
       }
@@ -256,18 +295,22 @@ export class Disk {
     }
   }
 
-  async #askStatus(at: bigint, end: bigint): Promise<void> {
+  async #askStatus(at: bigint, end: bigint, spread: boolean): Promise<void> {
     let count = end - at;
     if (count > STATUS_SPAN) count = STATUS_SPAN;
     if (count < BigInt(BLOCK) && this.size - at >= BigInt(BLOCK)) count = BigInt(BLOCK);
     this.stats.statusRequests++;
     let got = false;
-    await this.#request((h) => h.blockStatus64(count, at, (ctx: string, offset: bigint, entries: Extent64[]) => {
+    const extent = (ctx: string, offset: bigint, entries: Extent64[]) => {
       if (ctx !== 'base:allocation') return 0;
       got = true;
       this.extents.add(offset, entries.map((e) => ({ length: e.length, flags: Number(e.flags) })));
       return 0;
-    }));
+    };
+    // A scan of the whole disk is spread over the connections; a screen's status is not worth them.
+    const pool = spread && count >= BigInt(SPREAD_BYTES) ? await this.connections() : null;
+    if (pool) await pool.run((h) => h.blockStatus64(count, at, extent)).catch(async (e: unknown) => { await this.#checkPool(pool); throw e; });
+    else await this.#request((h) => h.blockStatus64(count, at, extent));
     // A server that answers with nothing for this context: treat the request as data.
     if (!got) this.extents.add(at, [{ length: count, flags: 0 }]);
   }
@@ -287,8 +330,19 @@ export class Disk {
     return out;
   }
 
-  /** Bytes [start, end), reading what is missing (for small ranges: a few blocks). */
+  /**
+   * Bytes [start, end), reading what is missing: small ranges a few cached blocks at a time on the
+   * one connection, ranges of many MiB straight into one buffer over the connections (multi.ts).
+   */
   async read(start: bigint, end: bigint): Promise<Uint8Array> {
+    if (end - start >= BigInt(SPREAD_BYTES)) {
+      const pool = await this.connections();
+      if (pool) {
+        const buf = allocBuffer(Number(end - start));
+        await spreadRead(pool, buf, start).catch(async (e: unknown) => { await this.#checkPool(pool); throw e; });
+        return buf;
+      }
+    }
     const out = new Uint8Array(Number(end - start));
     if (end <= start) return out;
     const B = BigInt(BLOCK);

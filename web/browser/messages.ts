@@ -7,13 +7,19 @@ import type { NbdErrorData } from '../core/errors.js';
 import type { Connection } from '../core/handle/state.js';
 import type { Extent64 } from '../core/types.js';
 
-/** Where read data goes: a region of the page's SharedArrayBuffer, or a fresh buffer to transfer back. */
-export type Dest = { sab: SharedArrayBuffer; offset: number; length: number } | { length: number } | null;
+/**
+ * Where read data goes: a region of the page's SharedArrayBuffer (which the worker keeps under
+ * `id` for reads through the ring, until told 'unbuffer'), or a fresh buffer to transfer back.
+ */
+export type Dest = { sab: SharedArrayBuffer; offset: number; length: number; id: number } | { length: number } | null;
 
 /** Stand-ins, in argument lists, for what cannot cross postMessage: the buffer and callbacks. */
 export type Marker = { $buf: true } | { $cb: ArgKind };
 
-export type ToWorker =
+/** What the page says, numbered (`s`) in the order it said it, whether posted or put in the read ring. */
+export type ToWorker = Told & { s: number };
+
+export type Told =
   | { t: 'create'; h: number }
   /** A call that returns a value (settings, connect, opt_*, shutdown, poll): answered by 'result'. */
   | { t: 'call'; h: number; id: number; name: string; args: unknown[]; signal?: true; aborted?: { name: string; message: string } }
@@ -23,9 +29,16 @@ export type ToWorker =
   | { t: 'cmd'; h: number; cookie: number; name: string; args: unknown[]; dest: Dest; src: Uint8Array | null }
   /** Cancel a command (its AbortSignal fired or its time ran out): ECANCELED or ETIMEDOUT. */
   | { t: 'cancel'; h: number; cookie: number; error: number; why?: string }
-  | { t: 'close'; h: number };
+  | { t: 'close'; h: number }
+  /** The rings (ring.ts), first thing on isolated pages: plain completions and reads go through them. */
+  | { t: 'ring'; done: SharedArrayBuffer; reads: SharedArrayBuffer | null }
+  /** The page's SharedArrayBuffer `id` is gone: the worker drops it too. */
+  | { t: 'unbuffer'; id: number };
 
-export type FromWorker =
+/** What the worker says, numbered (`s`) in the order it said it, whether posted or put in the ring. */
+export type FromWorker = Said & { s: number };
+
+export type Said =
   /** The handle's connection state changed (web/core/handle/state.ts): the page holds a copy. */
   | { t: 'state'; h: number; conn: Connection; exportName: string }
   | { t: 'result'; h: number; id: number; value?: unknown; error?: NbdErrorData }

@@ -2,12 +2,13 @@
 // WebSocket to a websockify bridge, and read data goes from the socket message straight into the
 // page's SharedArrayBuffer (or into a buffer transferred back on pages that are not isolated).
 
-import { API, type ApiName, type ArgKind } from '../core/api.js';
+import { API, kindOf, type ApiName, type ArgKind } from '../core/api.js';
 import { NbdError, errno } from '../core/errors.js';
 import { NbdHandle, handleState } from '../core/handle.js';
 import type { Transports } from '../core/transport.js';
 import type { ErrorRef, Extent64 } from '../core/types.js';
-import type { Dest, FromWorker, Marker, ToWorker } from './messages.js';
+import type { Dest, FromWorker, Marker, Said, ToWorker } from './messages.js';
+import { DONE_FIELDS, InOrder, READ_FIELDS, Ring } from './ring.js';
 import { browserTransports } from './ws-transport.js';
 
 interface Scope {
@@ -15,7 +16,27 @@ interface Scope {
   addEventListener(type: 'message', listener: (e: MessageEvent<ToWorker>) => void): void;
 }
 const scope = self as unknown as Scope;
-const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
+/** The number of the next thing said to the page (messages.ts), posted or put in the ring. */
+let said = 0;
+/** The page's completion ring, on isolated pages that asked for it. */
+let ring: Ring | null = null;
+/** The page's SharedArrayBuffers that reads through the ring may name, by id. */
+const buffers = new Map<number, SharedArrayBuffer>();
+/** An nbd_aio_pread's arguments as the page marks them (client.ts #command), for reads from the ring. */
+const PREAD_ARGS = API.aioPread.args.map(kindOf);
+const post = (m: Said, transfer: Transferable[] = []) => {
+  (m as FromWorker).s = said++;
+  scope.postMessage(m as FromWorker, transfer);
+};
+
+/**
+ * The connection's first moments as User Timing marks (`webnbd:…`, read by the first-sector
+ * benchmark): the worker's start, the socket's, its opening, and the first bytes each way with
+ * their head (which option or command), a few per connection, never more.
+ */
+const MARKS_PER_CONNECTION = 16;
+const mark = (name: string, detail?: unknown) => performance.mark(`webnbd:${name}`, { detail });
+mark('worker');
 
 /** Each handle, with its page cookies mapped to its own (commands are numbered on both sides). */
 const handles = new Map<number, { nbd: NbdHandle; lastState: string; lastInfo: unknown; cookies: Map<number, number> }>();
@@ -34,7 +55,19 @@ function sync(id: number): void {
 
 function destBuffer(dest: Dest): Uint8Array | null {
   if (!dest) return null;
-  return 'sab' in dest ? new Uint8Array(dest.sab, dest.offset, dest.length) : new Uint8Array(dest.length);
+  if (!('sab' in dest)) return new Uint8Array(dest.length);
+  if (dest.id) buffers.set(dest.id, dest.sab);
+  return new Uint8Array(dest.sab, dest.offset, dest.length);
+}
+
+/** A read record of the ring (ring.ts READ_FIELDS) as the 'cmd' message it stands for. */
+function readFromRing(r: Int32Array): ToWorker {
+  const [s, h, cookie, id, at, length, lo, hi, flags] = r as unknown as number[];
+  const sab = buffers.get(id!);
+  const offset = (BigInt(hi! >>> 0) << 32n) | BigInt(lo! >>> 0);
+  const args = PREAD_ARGS.map((k) => (k === 'buf-out' ? { $buf: true } : k === 'u64' ? offset : k === 'completion' ? { $cb: k } : k === 'flags' ? flags : undefined));
+  // A buffer the page never gave (it cannot happen) fails the read as a lagging state would.
+  return { t: 'cmd', s: s!, h: h!, cookie: cookie!, name: 'aioPread', args, dest: sab ? { sab, offset: at!, length: length!, id: 0 } : null, src: null };
 }
 
 /** Replace the page's markers with the real buffer and with callbacks that post events back. */
@@ -50,7 +83,8 @@ function unmarshal(h: number, id: number, args: unknown[], buf: Uint8Array | nul
         return (err: ErrorRef) => {
           handles.get(h)?.cookies.delete(id);
           sync(h);
-          post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
+          if (!fresh && ring?.push(said, h, id, err.value)) said++;
+          else post({ t: 'done', h, cookie: id, error: err.value, message: '', ...(fresh ? { data: fresh.buffer as ArrayBuffer } : {}) }, fresh ? [fresh.buffer] : []);
           return 1;
         };
       case 'chunk':
@@ -145,15 +179,30 @@ function command(m: ToWorker & { t: 'cmd' }): void {
   }
 }
 
-scope.addEventListener('message', (ev) => {
-  const m = ev.data;
+/** What the page says, in order, from its messages and (once it sends the rings) its read ring. */
+const told = new InOrder<ToWorker>(null, readFromRing, (m) => take(m));
+scope.addEventListener('message', (ev) => told.posted(ev.data));
+
+function take(m: ToWorker): void {
   switch (m.t) {
     case 'create': {
       // A connection can also end on its own (the server or bridge went away): tell the page then
       // too, not only when a call or a command completes.
       const id = m.h;
+      let marks = MARKS_PER_CONNECTION;
+      const traced = (what: string, b: Uint8Array) => {
+        if (marks-- > 0) mark(what, { h: id, length: b.length, head: Array.from(b.subarray(0, 32)) });
+      };
       const transports: Transports = {
-        websocket: (t, ev) => browserTransports.websocket!(t, { ...ev, close: (e) => { ev.close(e); sync(id); } }),
+        websocket: (t, ev) => {
+          mark('connect', { h: id });
+          const tr = browserTransports.websocket!(t, {
+            open: () => { mark('open', { h: id }); ev.open(); },
+            data: (b) => { traced('rx', b); ev.data(b); },
+            close: (e) => { ev.close(e); sync(id); },
+          });
+          return { ...tr, write: (b) => { traced('tx', b); tr.write(b); } };
+        },
       };
       const nbd = new NbdHandle({ transports });
       // The page zeroes read buffers itself before a read leaves it (setPreadInitialize runs on
@@ -184,5 +233,17 @@ scope.addEventListener('message', (ev) => {
       handles.get(m.h)?.nbd.close();
       handles.delete(m.h);
       return;
+    case 'ring': {
+      ring = new Ring(m.done, DONE_FIELDS);
+      if (m.reads) {
+        const reads = new Ring(m.reads, READ_FIELDS);
+        told.ring = reads;
+        reads.watch(() => told.deliver());
+      }
+      return;
+    }
+    case 'unbuffer':
+      buffers.delete(m.id);
+      return;
   }
-});
+}

@@ -6,6 +6,7 @@
 
 import { NbdError, errno } from '../core/errors.js';
 import { defaultWorker } from '../browser/client.js';
+import { getKernel } from '../core/format/kernel.js';
 import { acquire, release, resolveUri } from '../browser/connections.js';
 import { BLOCK, type Disk, type LinkState } from '../browser/disk.js';
 import { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent } from './events.js';
@@ -239,7 +240,12 @@ export class NbdHexdumpElement extends HTMLElement {
         if (this.#uri) release(this.#uri);
         this.#uri = uri;
         this.#disk = null;
-        this.#disk = await acquire(uri).catch((e: unknown) => {
+        const disk = acquire(uri);
+        // The connection is on its way (acquire posted it): meanwhile lay out, and compile the
+        // formatting kernel the first rows will need.
+        this.#view.prepare();
+        getKernel();
+        this.#disk = await disk.catch((e: unknown) => {
           if (this.#uri === uri) this.#uri = null;
           throw e;
         });
@@ -263,9 +269,11 @@ export class NbdHexdumpElement extends HTMLElement {
         this.#view.setSource(rows, at);
       } else {
         this.#text = null;
-        // Block status for the first screen goes out with its first read (from #shown).
+        // Block status for the first screen and the block at its top go out together, now: the
+        // first render (which waits for a layout) must not hold the read back.
         void disk.status(at, at + STATUS_WINDOW).then(() => this.#refresh(gen), () => {});
-        this.#view.setSource(new LazyRows(this.format, disk, offset, end), at);
+        if (at < end) void disk.block(Number(at / BigInt(BLOCK))).catch(() => {});
+        this.#view.setSource(new LazyRows(this.format, disk, offset, end), at, true);
       }
     } catch (e) {
       if (gen === this.#gen) this.#fail(e);
@@ -344,11 +352,11 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#pump(disk, gen);
   }
 
-  /** Show what arrived: at once while the first screen is coming, else at the next frame. */
+  /** Show what arrived: at once when it completes the first screen, else at the next frame. */
   #refresh(gen: number): void {
     if (gen !== this.#gen) return;
-    if (this.#loaded) this.#view.invalidate();
-    else this.#view.render();
+    if (!this.#loaded && this.#view.ready) this.#view.render();
+    else this.#view.invalidate();
   }
 
   #pump(disk: Disk, gen: number): void {

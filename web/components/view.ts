@@ -75,8 +75,12 @@ export class DumpView {
 
   get source(): RowSource | null { return this.#source; }
 
-  /** Show a source, with the row holding `at` first. */
-  setSource(source: RowSource | null, at: bigint): void {
+  /**
+   * Show a source, with the row holding `at` first: now, or with `soon` at the next frame (or
+   * sooner, through render(), once the bytes are there), so that a screen of rows still loading
+   * is not drawn just before the same screen with its bytes.
+   */
+  setSource(source: RowSource | null, at: bigint, soon = false): void {
     this.#source = source;
     source?.anchor?.(at);
     this.#height = -1;
@@ -84,7 +88,18 @@ export class DumpView {
     this.#clamp = this.#atEnd = at === source?.end;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
-    this.render();
+    if (soon && source) this.invalidate();
+    else this.render();
+  }
+
+  /** Whether every row a render would draw now has its text (it would be complete). */
+  get ready(): boolean {
+    const source = this.#source;
+    if (!source || !this.#top) return false;
+    this.#measure(source);
+    let r: Row | null = source.rowAt(this.#top.pos);
+    for (let i = 0; r && i <= this.pageRows; i++, r = source.after(r)) if (source.text(r) === null) return false;
+    return true;
   }
 
   /** Offset of the first row on screen. */
@@ -128,7 +143,16 @@ export class DumpView {
     if (!this.#frame) this.#frame = requestAnimationFrame(() => { this.#frame = 0; this.render(); });
   }
 
-  #measure(source: RowSource): void {
+  /**
+   * Lay out the empty view and measure a row now (styles, the font): done while a connection
+   * opens, the first screen's render does not wait for it.
+   */
+  prepare(): void {
+    this.#probe();
+    this.#ch = this.scroller.clientHeight;
+  }
+
+  #probe(): void {
     if (!this.#rh) {
       const probe = el('div', 'row');
       probe.textContent = '0';
@@ -136,6 +160,10 @@ export class DumpView {
       this.#rh = probe.getBoundingClientRect().height || 16;
       probe.remove();
     }
+  }
+
+  #measure(source: RowSource): void {
+    this.#probe();
     const rows = 'count' in source ? (source as { count: number }).count : Number((source.end - source.start) / 16n) + 2;
     const height = Math.min(rows * this.#rh, MAX_PX);
     if (height === this.#height) return;

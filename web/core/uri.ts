@@ -43,6 +43,8 @@ export function parseUri(uri: string): ParsedUri {
   if (!m) return fail(`unable to parse URI: ${uri}`);
   const [, rawScheme, userinfo, rawHost = '', rawPort, path = '', rawQuery] = m;
   const scheme = rawScheme!.toLowerCase();
+  // The scheme is judged first: a URI that is not an NBD one is named as such, whatever follows.
+  if (!/^nbds?(\+(unix|ws|wss|vsock))?$/.test(scheme)) return fail(`unknown NBD URI scheme: ${scheme}`);
   // A user name only ever selects a TLS identity in libnbd.
   const username = userinfo ? decode(userinfo, 'user name') : undefined;
   const query = new Map<string, string>();

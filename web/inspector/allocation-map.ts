@@ -85,7 +85,7 @@ export class AllocationMap {
       while (!abort.aborted && next < disk.size) {
         const at = next;
         next += STRETCH;
-        await disk.status(at, at + STRETCH, abort);
+        await disk.status(at, at + STRETCH, abort, true);
       }
     };
     try {
