@@ -3,6 +3,7 @@
 
 import { NbdError, errno } from '../core/errors.js';
 import type { Target, Transport, TransportEvents, Transports } from '../core/transport.js';
+import { withoutSecrets } from '../core/uri.js';
 
 /** Above this many unsent bytes, writes wait in our queue (the browser has no 'drain' event). */
 const HIGH_WATER = 8 * 1024 * 1024;
@@ -44,7 +45,7 @@ export function webSocketTransport(url: string, ev: TransportEvents): Transport 
   ws.onerror = () => {};
   ws.onclose = (e: CloseEvent) => {
     if (!opened) {
-      finish(new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: could not connect to the bridge (refused, wrong token or origin not allowed)`));
+      finish(new NbdError(errno.ECONNREFUSED, '', `connect: ${withoutSecrets(url)}: could not connect to the bridge (refused, wrong token or origin not allowed)`));
     } else if (e.code !== 1000) {
       finish(new NbdError(errno.ECONNRESET, '', `recv: the bridge closed the WebSocket (${e.code}${e.reason ? ` ${e.reason}` : ''})`));
     } else {

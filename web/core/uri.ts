@@ -37,6 +37,11 @@ function port(s: string | undefined, dflt: number, uri: string): number {
   return Number(s);
 }
 
+/** `url` with the value of its `token` parameter hidden, for error lines that end up in logs and screenshots. */
+export function withoutSecrets(url: string): string {
+  return url.replace(/([?&]token=)[^&#]+/g, '$1…');
+}
+
 /** Parse an NBD URI. Errors are NbdErrors with context nbd_connect_uri, as libnbd reports them. */
 export function parseUri(uri: string): ParsedUri {
   const m = RE.exec(uri);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import type WebSocket from 'ws';
 import { NbdError, errno, errnoFromName } from '../core/errors.js';
 import type { Target, TlsOptions, Transport, TransportEvents, Transports } from '../core/transport.js';
+import { withoutSecrets } from '../core/uri.js';
 import { startTls, tlsFailure } from './tls.js';
 
 const errnoOf = (e: NodeJS.ErrnoException): number => (e.code && errnoFromName(e.code)) || errno.EIO;
@@ -114,10 +115,11 @@ let wsLibrary: Promise<typeof WebSocket> | null = null;
 function webSocketTransport(url: string, ev: TransportEvents): Transport {
   let t: Transport | null = null;
   let dropped = false;
+  const shown = withoutSecrets(url);
   (wsLibrary ??= import('ws').then((m) => m.default)).then((WS) => {
     if (!dropped) t = openWebSocket(WS, url, ev);
   }, (e: Error) => {
-    if (!dropped) ev.close(new NbdError(errno.ENOSYS, '', `connect: ${url}: cannot load the WebSocket library: ${e.message}`));
+    if (!dropped) ev.close(new NbdError(errno.ENOSYS, '', `connect: ${shown}: cannot load the WebSocket library: ${e.message}`));
   });
   return {
     write: (data) => t?.write(data),
@@ -140,6 +142,7 @@ function openWebSocket(WebSocket: typeof import('ws').default, url: string, ev: 
   // websockify's ExpectOrigin refuses an upgrade without Origin. Send what a page served by the
   // bridge itself would (ws://h:p/ -> http://h:p), which `webnbd bridge` admits by default.
   const origin = new URL(url).origin.replace(/^ws/, 'http');
+  const shown = withoutSecrets(url);
   const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false, origin });
   ws.binaryType = 'nodebuffer';
   const fail = (e: NbdError) => {
@@ -159,15 +162,15 @@ function openWebSocket(WebSocket: typeof import('ws').default, url: string, ev: 
   });
   ws.on('unexpected-response', (_req, res) => {
     // A bridge that refuses us answers the upgrade with an HTTP error (wrong token, foreign Origin).
-    fail(new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: the bridge refused the WebSocket (HTTP ${res.statusCode} ${res.statusMessage ?? ''})`.trimEnd()));
+    fail(new NbdError(errno.ECONNREFUSED, '', `connect: ${shown}: the bridge refused the WebSocket (HTTP ${res.statusCode} ${res.statusMessage ?? ''})`.trimEnd()));
     ws.terminate();
   });
   ws.on('error', (e: NodeJS.ErrnoException) => {
     const t = tlsFailure(e);
     fail(opened
-      ? new NbdError(errnoOf(e), '', `recv: ${url}: ${e.message}`)
-      : t.tls ? new NbdError(t.errno, '', `connect: ${url}: ${t.detail}`)
-      : new NbdError(errnoOf(e), '', `connect: ${url}: could not connect to the bridge`));
+      ? new NbdError(errnoOf(e), '', `recv: ${shown}: ${e.message}`)
+      : t.tls ? new NbdError(t.errno, '', `connect: ${shown}: ${t.detail}`)
+      : new NbdError(errnoOf(e), '', `connect: ${shown}: could not connect to the bridge`));
   });
   ws.on('close', (code: number, reason: Buffer) => {
     if (gone) return;
@@ -175,7 +178,7 @@ function openWebSocket(WebSocket: typeof import('ws').default, url: string, ev: 
     if (!failure && opened && code !== 1000) {
       failure = new NbdError(errno.ECONNRESET, '', `recv: the bridge closed the WebSocket (${code}${reason.length ? ` ${reason}` : ''})`);
     }
-    if (!failure && !opened) failure = new NbdError(errno.ECONNREFUSED, '', `connect: ${url}: could not connect to the bridge`);
+    if (!failure && !opened) failure = new NbdError(errno.ECONNREFUSED, '', `connect: ${shown}: could not connect to the bridge`);
     ev.close(failure);
   });
   return {
