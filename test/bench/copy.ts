@@ -1,5 +1,5 @@
 // `webnbd copy` against nbdcopy: the same export (nbdkit's pattern plugin, all data, nothing to
-// skip), the same connection count (one), to null: and to a file, each run once and taking turns.
+// skip), the same connection count (one), to null: and to a file, three times each taking turns (medians).
 // The files are compared, untimed, so a fast wrong copy cannot pass.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,12 +26,32 @@ export async function copyPhase(bytes: number, log: (line: string) => void): Pro
   const dir = mkdtempSync(join(tmpdir(), 'webnbd-bench-copy-'));
   try {
     const one = ['copy', '--connections=1'];
-    const nbdcopyNull = (await run(['nbdcopy', '--connections=1', server.uri, 'null:'])).ms;
-    const copyNull = (await run([...WEBNBD, ...one, server.uri, 'null:'])).ms;
     const theirs = join(dir, 'nbdcopy.img');
     const ours = join(dir, 'webnbd.img');
-    const nbdcopyFile = (await run(['nbdcopy', '--connections=1', server.uri, theirs])).ms;
-    const copyFile = (await run([...WEBNBD, ...one, server.uri, ours])).ms;
+    // Three turns each, alternating who goes first; medians. Each file copy starts on a clean page
+    // cache (the other's dirty pages written back, untimed), so neither pays for the other's writeback.
+    const times: Record<'nbdcopyNull' | 'copyNull' | 'nbdcopyFile' | 'copyFile', number[]> = { nbdcopyNull: [], copyNull: [], nbdcopyFile: [], copyFile: [] };
+    const toFile = async (cmd: string[], file: string) => {
+      rmSync(file, { force: true });
+      await run(['sync']);
+      const ms = (await run([...cmd, file])).ms;
+      await run(['sync']);
+      return ms;
+    };
+    for (let turn = 0; turn < 3; turn++) {
+      const theirsFirst = turn % 2 === 0;
+      for (const who of theirsFirst ? ['nbdcopy', 'webnbd'] : ['webnbd', 'nbdcopy']) {
+        if (who === 'nbdcopy') {
+          times.nbdcopyNull.push((await run(['nbdcopy', '--connections=1', server.uri, 'null:'])).ms);
+          times.nbdcopyFile.push(await toFile(['nbdcopy', '--connections=1', server.uri], theirs));
+        } else {
+          times.copyNull.push((await run([...WEBNBD, ...one, server.uri, 'null:'])).ms);
+          times.copyFile.push(await toFile([...WEBNBD, ...one, server.uri], ours));
+        }
+      }
+    }
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    const [nbdcopyNull, copyNull, nbdcopyFile, copyFile] = [times.nbdcopyNull, times.copyNull, times.nbdcopyFile, times.copyFile].map(median) as [number, number, number, number];
     const identical = await run(['cmp', '-s', theirs, ours]).then(() => true, () => false);
     log(`copy: nbdcopy ${nbdcopyNull.toFixed(0)} ms, webnbd copy ${copyNull.toFixed(0)} ms to null:; `
       + `nbdcopy ${nbdcopyFile.toFixed(0)} ms, webnbd copy ${copyFile.toFixed(0)} ms to a file${identical ? '' : ' (FILES DIFFER)'}`);
