@@ -53,8 +53,9 @@ export async function copyPhase(bytes: number, log: (line: string) => void): Pro
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
     const [nbdcopyNull, copyNull, nbdcopyFile, copyFile] = [times.nbdcopyNull, times.copyNull, times.nbdcopyFile, times.copyFile].map(median) as [number, number, number, number];
     const identical = await run(['cmp', '-s', theirs, ours]).then(() => true, () => false);
-    log(`copy: nbdcopy ${nbdcopyNull.toFixed(0)} ms, webnbd copy ${copyNull.toFixed(0)} ms to null:; `
-      + `nbdcopy ${nbdcopyFile.toFixed(0)} ms, webnbd copy ${copyFile.toFixed(0)} ms to a file${identical ? '' : ' (FILES DIFFER)'}`);
+    const all = (v: number[]) => v.map((ms) => ms.toFixed(0)).join(' ');
+    log(`copy: nbdcopy ${all(times.nbdcopyNull)} ms, webnbd copy ${all(times.copyNull)} ms to null:; `
+      + `nbdcopy ${all(times.nbdcopyFile)} ms, webnbd copy ${all(times.copyFile)} ms to a file${identical ? '' : ' (FILES DIFFER)'}`);
     return {
       copy_mibps: mibps(bytes, copyNull),
       nbdcopy_mibps: mibps(bytes, nbdcopyNull),
