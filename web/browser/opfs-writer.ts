@@ -28,6 +28,8 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 let handle: SyncHandle | null = null;
+/** The largest single write (see webnbd copy's file writes: large ones copy into a new file's page cache slowly on some machines). */
+const WRITE_SLICE = 256 << 10;
 /** Where shared bytes are copied before writing. */
 let copy: Uint8Array<ArrayBuffer> | null = null;
 
@@ -53,7 +55,7 @@ async function run(m: ToWriter): Promise<ArrayBuffer | undefined> {
         b = copy.subarray(0, m.length);
       }
       for (let done = 0; done < b.length;) {
-        const n = handle.write(b.subarray(done), { at: m.position + done });
+        const n = handle.write(b.subarray(done, done + WRITE_SLICE), { at: m.position + done });
         if (n <= 0) throw new DOMException(`wrote nothing at ${m.position + done}`, 'InvalidStateError');
         done += n;
       }
