@@ -2,27 +2,14 @@
 // removes the bridge's directory, on SIGTERM, SIGHUP and SIGINT, or when npm itself is gone; a busy
 // port is an error that names it.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { expect, it } from 'vitest';
+import { descendants } from '../support/processes.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
-/** Every process below `pid`, from /proc. */
-function descendants(pid: number): { pid: number; cmd: string }[] {
-  const parent = new Map<number, number>();
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const below = (p: number): number[] => [...parent].filter(([, pp]) => pp === p).flatMap(([c]) => [c, ...below(c)]);
-  return below(pid).map((p) => ({ pid: p, cmd: (() => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' '); } catch { return ''; } })() }));
-}
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 function start(args: string[], via: 'node' | 'sh' = 'node') {

@@ -2,7 +2,7 @@
 // token, its Origin allowlist, token files, wss://, and its process lifecycle. The command itself runs from
 // build/ (`npm test` runs `tsc -b` first), in a child process that the tests signal.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { BridgeError, parseBridgeArgs, readTokens, startBridge, type Bridge } from '../../bridge/bridge.js';
 import { NbdError, create } from '../../web/node/index.js';
 import { isAlive, startNbdkit } from '../support/servers.js';
+import { descendants } from '../support/processes.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'webnbd-bridge-test-'));
@@ -108,26 +109,6 @@ async function firstLine(c: Cli): Promise<string> {
   return c.stdout.split('\n')[0]!;
 }
 
-/** Every process below `pid`, from /proc. */
-function descendants(pid: number): { pid: number; cmd: string }[] {
-  const parent = new Map<number, number>();
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const below = (p: number): number[] => [...parent].filter(([, pp]) => pp === p).flatMap(([c]) => [c, ...below(c)]);
-  return below(pid).map((p) => {
-    try {
-      return { pid: p, cmd: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ') };
-    } catch {
-      return { pid: p, cmd: '' };
-    }
-  });
-}
 
 async function startupError(args: string[]): Promise<string> {
   const c = cli(args);

@@ -7,15 +7,12 @@ import { isatty } from 'node:tty';
 import { NbdPool } from '../core/pool.js';
 import { NbdError, errno } from '../core/errors.js';
 import { CMD_FLAG_NO_HOLE, SIZE_PAYLOAD, SIZE_PREFERRED, type CommandOptions } from '../core/types.js';
-import { create, type NbdHandle } from '../node/index.js';
+import { connect } from './connect.js';
 import type { Io } from './io.js';
+import { extentsAt, type Range } from './reader.js';
 
 /** A run of the source: data to read, or zeroes known from block status. */
-export interface Extent {
-  offset: bigint;
-  length: bigint;
-  zero: boolean;
-}
+export type Extent = Range;
 
 export interface End {
   /** As given on the command line: errors start with it. */
@@ -46,7 +43,6 @@ export interface End {
 }
 
 const BASE_ALLOCATION = 'base:allocation';
-const STATE_ZERO = 2;
 /** Largest block status and zero request: within 32 bits, aligned. */
 const MAX_LEN = 1n << 30n;
 
@@ -57,18 +53,10 @@ const notFor = (what: string) => (): never => { throw new Error(`internal error:
 
 /** Open an NBD end: connection 0 now, the others in extend(). */
 export async function openNbd(uri: string, writing: boolean, limit: CommandOptions = {}): Promise<End> {
-  const factory = async (): Promise<NbdHandle> => {
-    const h = create();
+  const factory = () => connect(uri, limit, (h) => {
     if (!writing) h.addMetaContext(BASE_ALLOCATION);
     h.setPreadInitialize(false);
-    try {
-      await h.connectUri(uri, limit);
-    } catch (e) {
-      h.close();
-      throw e;
-    }
-    return h;
-  };
+  });
   const h0 = await factory();
   let pool = await NbdPool.open(factory, { connections: 1, first: h0 });
   const canZero = h0.canZero();
@@ -85,28 +73,7 @@ export async function openNbd(uri: string, writing: boolean, limit: CommandOptio
     readOnly: h0.isReadOnly(),
     read: (buf, offset) => pool.pread(buf, offset),
     readStream: notFor('readStream on NBD'),
-    async extents(offset, count) {
-      if (!extents) return null;
-      const out: Extent[] = [];
-      let at = offset;
-      const end = offset + count;
-      await pool.blockStatus(count < MAX_LEN ? count : MAX_LEN, offset, (context, _o, entries) => {
-        if (context !== BASE_ALLOCATION) return 0;
-        for (let i = 0; i + 1 < entries.length && at < end; i += 2) {
-          const left = end - at;
-          const len = BigInt(entries[i]!) < left ? BigInt(entries[i]!) : left;
-          const zero = (entries[i + 1]! & STATE_ZERO) !== 0;
-          const last = out[out.length - 1];
-          if (last && last.zero === zero) last.length += len;
-          else out.push({ offset: at, length: len, zero });
-          at += len;
-        }
-        return 0;
-      });
-      // What the server did not describe is read (it may answer for less than asked).
-      if (out.length === 0) out.push({ offset, length: count, zero: false });
-      return out;
-    },
+    extents: async (offset, count) => (extents ? extentsAt(pool, offset, offset + count, MAX_LEN) : null),
     write: (buf, offset) => pool.pwrite(buf, offset),
     async zero(offset, count, allocated) {
       if (!canZero) return false;

@@ -23,7 +23,8 @@ export interface ReaderOptions {
   limit?: CommandOptions;
 }
 
-interface Range {
+/** A run of an export that is all zeroes or not. */
+export interface Range {
   offset: bigint;
   length: bigint;
   zero: boolean;
@@ -34,8 +35,8 @@ const STATE_ZERO = 2;
 const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 const quiet = <T>(p: Promise<T>): Promise<T> => (p.catch(() => {}), p);
 
-/** Zero and data ranges of [start, end), from one block status request at `start`. */
-async function extentsAt(h: Readable, start: bigint, end: bigint, maxLen: bigint, limit?: CommandOptions): Promise<Range[]> {
+/** Zero and data ranges of [start, end), from one block status request at `start` (of a handle or a pool). */
+export async function extentsAt(h: Pick<NbdHandle, 'blockStatus'>, start: bigint, end: bigint, maxLen: bigint, limit?: CommandOptions): Promise<Range[]> {
   const out: Range[] = [];
   let at = start;
   await h.blockStatus(min(end - start, maxLen), start, (context, _offset, entries) => {
