@@ -20,7 +20,7 @@ export interface Evaluator {
 export class Chromium {
   #next = 0;
   readonly #waiting = new Map<number, { resolve(r: Record<string, unknown>): void; reject(e: Error): void }>();
-  /** Workers of our pages, as auto-attach reports them: their URL and session. */
+  /** Workers of our pages, as auto-attach reports them (until they end): their URL and session. */
   readonly #workers: { url: string; sessionId: string }[] = [];
 
   private constructor(private readonly proc: ChildProcess, private readonly ws: WebSocket, private readonly dir: string) {
@@ -29,6 +29,11 @@ export class Chromium {
       if (m.method === 'Target.attachedToTarget') {
         const { sessionId, targetInfo } = m.params as { sessionId: string; targetInfo: { type: string; url: string } };
         if (targetInfo.type === 'worker') this.#workers.push({ url: targetInfo.url, sessionId });
+      }
+      if (m.method === 'Target.detachedFromTarget') {
+        const { sessionId } = m.params as { sessionId: string };
+        const i = this.#workers.findIndex((w) => w.sessionId === sessionId);
+        if (i >= 0) this.#workers.splice(i, 1);
       }
       const w = m.id !== undefined ? this.#waiting.get(m.id) : undefined;
       if (!w) return;
@@ -89,6 +94,12 @@ export class Chromium {
       if (Date.now() > deadline) throw new Error('no such worker');
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Sessions on every worker of our pages whose URL `match` accepts (at least one). */
+  async workers(match: (url: string) => boolean): Promise<((method: string, params?: Record<string, unknown>) => Promise<Record<string, unknown>>)[]> {
+    await this.worker(match);
+    return [...this.#workers].filter((i) => match(i.url)).map((w) => (method: string, params: Record<string, unknown> = {}) => this.send(method, params, w.sessionId));
   }
 
   async close(): Promise<void> {

@@ -54,14 +54,12 @@ export async function downloadPhase(chromium: Chromium, site: Site, bytes: numbe
   const uri = `nbd+ws://127.0.0.1:${bridge.port}/`;
   const page = await chromium.page(`${site.origin}/lab.html`, "'webnbd' in window");
   try {
-    // The worker starts with the first handle.
+    // The connection workers start with the first pool (one per connection, kept for the page's life).
     await page.evaluate(async (u) => {
-      const h = window.webnbd.create();
-      await h.connectUri(u);
-      await h.shutdown();
-      h.close();
+      const pool = await window.webnbd.openPool(u, { connections: 4 });
+      await pool.close();
     }, uri);
-    const sessions: Session[] = [(m, p) => page.send(m, p), await chromium.worker(labWorker)];
+    const sessions: Session[] = [(m, p) => page.send(m, p), ...await chromium.workers(labWorker)];
     const base = await used(sessions, true);
     let peak = base;
     let sampling = Promise.resolve();
@@ -76,7 +74,8 @@ export async function downloadPhase(chromium: Chromium, site: Site, bytes: numbe
       await sampling;
     }
     const above = peak.map((n, i) => (n - base[i]!) / MiB);
-    log(`download: ${times.map((t) => t.toFixed(0)).join(' ')} ms for ${bytes / MiB} MiB; memory above the start: page ${above[0]!.toFixed(1)} MiB, worker ${above[1]!.toFixed(1)} MiB`);
+    log(`download: ${times.map((t) => t.toFixed(0)).join(' ')} ms for ${bytes / MiB} MiB; memory above the start: page ${above[0]!.toFixed(1)} MiB, `
+      + `${above.length - 1} connection worker(s) ${above.slice(1).map((n) => n.toFixed(1)).join(' + ')} MiB`);
     return { browser_download_mibps: mibps(bytes, median(times)), browser_download_memory_mib: sum(above) };
   } finally {
     await page.close();
