@@ -109,6 +109,12 @@ describe('ext4 partition', () => {
     const src = join(tree, 'big.bin');
     expect(dump!.split('\n').slice(0, 64)).toEqual(hexdump(src, 0, 1024).split('\n').slice(0, 64));
     expect((await download(page, 'download')).equals(readFileSync(src))).toBe(true);
+    // The bytes went through a file of the origin-private file system, not the page's memory.
+    const staged = await page.evaluate(async () => {
+      const f = await (await navigator.storage.getDirectory()).getFileHandle('webnbd-download-big.bin');
+      return (await f.getFile()).size;
+    });
+    expect(staged).toBe(readFileSync(src).length);
     // Every extent the page lists holds the file's bytes at the disk offset it names.
     const extents = await page.$$eval('#files .extents button', (bs) => bs.map((b) => b.textContent!));
     expect(extents.length).toBeGreaterThan(0);

@@ -1,14 +1,14 @@
 // "Download file" and "download folder as a .tar" in the inspector: contents read through the
 // file's extents (holes made up), folders walked and written as a pax tar archive, with progress
-// and cancel. The result is a Blob the page offers as a download.
+// and cancel. The bytes go to a stream as they are read (a file of the origin-private file system,
+// which the page then offers as a download), so a download's size is bounded by the disk, not by
+// the page's memory.
 
 import { NbdError, errno } from '../core/errors.js';
+import { ACCEPTS_SHARED } from '../browser/sinks.js';
 import { padding, tarEnd, tarHeader, type TarEntry } from '../fs/tar.js';
 import { isDir, isLink, isReg, type Node } from '../fs/types.js';
 import type { Volume } from '../fs/volume.js';
-
-/** Blobs live in the browser's memory (or its blob store): keep downloads within reason. */
-export const DOWNLOAD_LIMIT = 4n << 30n;
 
 export interface Progress {
   signal?: AbortSignal;
@@ -16,26 +16,58 @@ export interface Progress {
 }
 
 const cancelled = () => new NbdError(errno.ECANCELED, 'download', 'cancelled');
-/** Blobs take plain memory, not shared: copy what came in a SharedArrayBuffer. */
-const plain = (b: Uint8Array): Uint8Array<ArrayBuffer> => (b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : new Uint8Array(b));
 
-async function contents(vol: Volume, node: Node, parts: BlobPart[], step: (n: number) => void, signal?: AbortSignal): Promise<void> {
+/** Appends to a stream, one chunk at a time (each written before the next is read). */
+class Out {
+  readonly #w: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #shared: boolean;
+  bytes = 0n;
+  constructor(stream: WritableStream) {
+    this.#w = stream.getWriter();
+    this.#shared = (stream as { [ACCEPTS_SHARED]?: boolean })[ACCEPTS_SHARED] === true;
+  }
+  async put(b: Uint8Array): Promise<void> {
+    if (b.length === 0) return;
+    // A stream that takes no shared memory gets a copy of what came in a SharedArrayBuffer.
+    await this.#w.write(this.#shared || b.buffer instanceof ArrayBuffer ? b : new Uint8Array(b));
+    this.bytes += BigInt(b.length);
+  }
+  close(): Promise<void> {
+    return this.#w.close();
+  }
+  /** Leave nothing half-written: the stream is aborted (an OPFS file is emptied). */
+  abort(e: unknown): Promise<void> {
+    return this.#w.abort(e).catch(() => {});
+  }
+}
+
+async function contents(vol: Volume, node: Node, out: Out, step: (n: number) => void, signal?: AbortSignal): Promise<void> {
   for await (const b of vol.read(node, signal)) {
     if (signal?.aborted) throw cancelled();
-    parts.push(plain(b));
+    await out.put(b);
     step(b.length);
   }
 }
 
-/** A file's bytes as a Blob. */
-export async function downloadFile(vol: Volume, node: Node, opts: Progress = {}): Promise<Blob> {
+/** Write to `stream` with `body`, then close it; on failure or cancel abort it. Resolves to the bytes written. */
+async function into(stream: WritableStream, body: (out: Out) => Promise<void>): Promise<bigint> {
+  const out = new Out(stream);
+  try {
+    await body(out);
+  } catch (e) {
+    await out.abort(e);
+    throw e;
+  }
+  await out.close();
+  return out.bytes;
+}
+
+/** A file's bytes into `stream`. */
+export async function downloadFile(vol: Volume, node: Node, stream: WritableStream, opts: Progress = {}): Promise<bigint> {
   if (!isReg(node.stat.mode)) throw new NbdError(errno.EINVAL, 'download', 'only regular files can be downloaded');
   const total = node.stat.size;
-  if (total > DOWNLOAD_LIMIT) throw new NbdError(errno.ERANGE, 'download', `a file of more than ${DOWNLOAD_LIMIT} bytes is too large to download from a page`);
-  const parts: BlobPart[] = [];
   let done = 0n;
-  await contents(vol, node, parts, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal);
-  return new Blob(parts, { type: 'application/octet-stream' });
+  return into(stream, (out) => contents(vol, node, out, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal));
 }
 
 interface Item {
@@ -56,27 +88,26 @@ async function walk(vol: Volume, dir: Node, prefix: string, out: Item[], above: 
   }
 }
 
-/** A folder and everything in it as a tar archive named after it (`name/…`). */
-export async function downloadFolder(vol: Volume, dir: Node, name: string, opts: Progress = {}): Promise<Blob> {
+/** A folder and everything in it as a tar archive named after it (`name/…`), into `stream`. */
+export async function downloadFolder(vol: Volume, dir: Node, name: string, stream: WritableStream, opts: Progress = {}): Promise<bigint> {
   const items: Item[] = [{ path: name, node: dir }];
   await walk(vol, dir, `${name}/`, items, [], opts.signal);
   const total = items.reduce((n, i) => n + (isReg(i.node.stat.mode) ? i.node.stat.size : 0n), 0n);
-  if (total > DOWNLOAD_LIMIT) throw new NbdError(errno.ERANGE, 'download', `a folder of more than ${DOWNLOAD_LIMIT} bytes is too large to download from a page`);
-  const parts: BlobPart[] = [];
   let done = 0n;
   opts.onProgress?.(0n, total);
-  for (const item of items) {
-    const s = item.node.stat;
-    const type = isDir(s.mode) ? 'dir' : item.link !== undefined ? 'symlink' : isReg(s.mode) ? 'file' : null;
-    if (type === null) continue; // devices, fifos and sockets have no place in a download
-    const entry: TarEntry = { path: type === 'dir' ? `${item.path}/` : item.path, type, mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, mtime: s.mtime.sec };
-    if (item.link !== undefined) entry.linkTarget = item.link;
-    parts.push(...tarHeader(entry).map(plain));
-    if (type === 'file') {
-      await contents(vol, item.node, parts, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal);
-      parts.push(plain(padding(s.size)));
+  return into(stream, async (out) => {
+    for (const item of items) {
+      const s = item.node.stat;
+      const type = isDir(s.mode) ? 'dir' : item.link !== undefined ? 'symlink' : isReg(s.mode) ? 'file' : null;
+      if (type === null) continue; // devices, fifos and sockets have no place in a download
+      const entry: TarEntry = { path: type === 'dir' ? `${item.path}/` : item.path, type, mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, mtime: s.mtime.sec };
+      if (item.link !== undefined) entry.linkTarget = item.link;
+      for (const h of tarHeader(entry)) await out.put(h);
+      if (type === 'file') {
+        await contents(vol, item.node, out, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal);
+        await out.put(padding(s.size));
+      }
     }
-  }
-  parts.push(plain(tarEnd()));
-  return new Blob(parts, { type: 'application/x-tar' });
+    await out.put(tarEnd());
+  });
 }

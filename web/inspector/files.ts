@@ -12,6 +12,7 @@ import { isDir, isLink, isReg, modeString, type Extent, type Node, type Time } f
 import { Volume } from '../fs/volume.js';
 import type { AllocationMap } from './allocation-map.js';
 import { downloadFile, downloadFolder } from './downloads.js';
+import { offerFile, stagedFile } from './transfer.js';
 import { humanSize, plainError, visible } from './human.js';
 
 /** Bytes of a file shown in file offsets. */
@@ -255,7 +256,7 @@ export class FileBrowser {
     const file = this.#file;
     if (!file || !this.#vol) return;
     const name = file.path.slice(file.path.lastIndexOf('/') + 1);
-    await this.#transfer(name, (opts) => downloadFile(this.#vol!, file.node, opts));
+    await this.#transfer(name, (stream, opts) => downloadFile(this.#vol!, file.node, stream, opts));
   }
 
   async #downloadFolder(): Promise<void> {
@@ -264,11 +265,11 @@ export class FileBrowser {
     const dir = await vol.lookup(this.#cwd, true, 'open');
     const base = this.#cwd === '/' ? (vol.fs.label || this.#place!.device.replace('/dev/', '')) : this.#cwd.slice(this.#cwd.lastIndexOf('/') + 1);
     const name = base.replace(/[/\\\0]/g, '_') || 'folder';
-    await this.#transfer(`${name}.tar`, (opts) => downloadFolder(vol, dir, name, opts));
+    await this.#transfer(`${name}.tar`, (stream, opts) => downloadFolder(vol, dir, name, stream, opts));
   }
 
-  /** Run a download with the progress bar and the cancel button; offer the Blob when done. */
-  async #transfer(name: string, make: (opts: { signal: AbortSignal; onProgress: (d: bigint, t: bigint) => void }) => Promise<Blob>): Promise<void> {
+  /** Run a download into a staged file with the progress bar and the cancel button; offer the file when done. */
+  async #transfer(name: string, make: (stream: WritableStream, opts: { signal: AbortSignal; onProgress: (d: bigint, t: bigint) => void }) => Promise<bigint>): Promise<void> {
     this.#job?.abort();
     const ctl = (this.#job = new AbortController());
     const bar = this.#q<HTMLProgressElement>('.transfer progress');
@@ -278,19 +279,16 @@ export class FileBrowser {
     bar.value = 0;
     status.textContent = `Reading ${visible(name)}…`;
     try {
-      const blob = await make({
+      const sink = await stagedFile(name);
+      const bytes = await make(sink.stream, {
         signal: ctl.signal,
         onProgress: (done, total) => {
           bar.value = total > 0n ? Number(done) / Number(total) : 1;
           status.textContent = `${humanSize(done)} of ${humanSize(total)}`;
         },
       });
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = name;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-      status.textContent = `Saved ${visible(name)} (${humanSize(BigInt(blob.size))}).`;
+      await offerFile(sink, name);
+      status.textContent = `Saved ${visible(name)} (${humanSize(bytes)}).`;
     } catch (e) {
       status.textContent = ctl.signal.aborted ? 'Cancelled.' : `Could not download: ${plainError(e)}`;
     } finally {

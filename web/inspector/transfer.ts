@@ -146,18 +146,12 @@ export class TransferForms {
       if (picked) {
         sink = await picked;
       } else {
-        await removeStaged();
-        sink = await privateFile(`${STAGED}${name}`);
+        sink = await stagedFile(name);
       }
       job.status.textContent = `Reading ${humanSize(end - start)}…`;
       await download(s.uri, sink.stream, { offset: start, count: end - start, signal, onProgress: (p) => progress(p, 'Downloaded') });
       if (sink.where === 'picker') return `Saved ${humanSize(end - start)} to ${sink.file.name}.`;
-      // From the private file system to the user's downloads: a File backed by the disk, not memory.
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(await sink.file.getFile());
-      a.download = name;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      await offerFile(sink, name);
       return `Saved ${humanSize(end - start)} as ${name}.`;
     }, (e) => ((e as { name?: string }).name === 'AbortError' ? 'No file chosen.' : `Could not save: ${plainError(e)}`));
   }
@@ -183,6 +177,21 @@ export class TransferForms {
     // verify); the connection's are explained.
     }, (e) => `Could not upload: ${e instanceof NbdError && e.context === 'upload' ? `${e.detail}.` : plainError(e)}`);
   }
+}
+
+/** A new file of the origin-private file system for a download called `name` (those of earlier downloads are removed). */
+export async function stagedFile(name: string): Promise<FileSink> {
+  await removeStaged();
+  return privateFile(`${STAGED}${name}`);
+}
+
+/** From the private file system to the user's downloads: a File backed by the disk, not memory. */
+export async function offerFile(sink: FileSink, name: string): Promise<void> {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(await sink.file.getFile());
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
 }
 
 /** Remove the files earlier downloads left in the origin-private file system. */
