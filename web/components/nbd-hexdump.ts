@@ -271,7 +271,12 @@ export class NbdHexdumpElement extends HTMLElement {
         this.#text = null;
         // Block status for the first screen and the block at its top go out together, now: the
         // first render (which waits for a layout) must not hold the read back.
-        void disk.status(at, at + STATUS_WINDOW).then(() => this.#refresh(gen), () => {});
+        void disk.status(at, at + STATUS_WINDOW).then(() => {
+          // Block status says where the first screen's lines are (after a hole, far from the
+          // top): ask for their blocks now, not after a first render finds them missing.
+          this.#fetchScreen(gen, at);
+          this.#refresh(gen);
+        }, () => {});
         if (at < end) void disk.block(Number(at / BigInt(BLOCK))).catch(() => {});
         this.#view.setSource(new LazyRows(this.format, disk, offset, end), at, true);
       }
@@ -306,6 +311,15 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#status.textContent = err.message;
     this.dataset['state'] = 'error';
     this.dispatchEvent(new NbdErrorEvent(err.errno, err.code, err.message));
+  }
+
+  /** Before the first render: fetch the blocks of the screen that starts at `at`. */
+  #fetchScreen(gen: number, at: bigint): void {
+    const source = this.#view.source;
+    if (gen !== this.#gen || this.#loaded || !(source instanceof LazyRows)) return;
+    const rows: Row[] = [];
+    for (let r: Row | null = source.rowAt(at); r && rows.length <= this.#view.pageRows; r = source.after(r)) rows.push(r);
+    this.#shown(rows, false);
   }
 
   /** After each render: fetch what the screen lacks, then read ahead; fire nbd-load once. */
