@@ -49,7 +49,8 @@ describe('pages', () => {
     const page = await (await launch()).newPage();
     try {
       await page.goto(url);
-      await page.waitForFunction(() => /exit status \d+\]/.test(document.querySelector('pre')?.textContent ?? ''), null, { timeout: 60_000 });
+      await page.waitForFunction(() => /exit status \d+\]/.test(document.querySelector('pre')?.textContent ?? ''), null, { timeout: 60_000 })
+        .catch(async (e: Error) => { throw new Error(`${e.message}\nthe page shows:\n${(await page.textContent('pre').catch(() => null)) ?? '(nothing)'}`); });
       return { text: (await page.textContent('pre')) ?? '', isolated: await page.evaluate(() => crossOriginIsolated) };
     } finally {
       await page.close();

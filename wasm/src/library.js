@@ -89,10 +89,15 @@ var webnbdLibrary = {
       : what === 1 ? w.events.resume(a)
       : what === 2 ? w.events.wait(a, b)
       : w.events.waitStdin().then(function () { return 0; });
-    p.then(function (v) {
+    var done = function (v) {
       HEAP32[(cell >> 2) + 1] = v;
       Atomics.store(HEAP32, cell >> 2, 1);
       Atomics.notify(HEAP32, cell >> 2);
+    };
+    // A failure of the runtime itself must not leave the thread waiting for ever: say so, fail the call.
+    p.then(done, function (err) {
+      w.write(2, new TextEncoder().encode('webnbd: internal error in a blocking call: ' + (err && err.message ? err.message : err) + '\n'));
+      done(-1);
     });
   },
   // stdin as fd_read wants it: -1 while nothing has arrived (then the thread waits and asks again).
