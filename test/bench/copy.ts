@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNbdkit } from '../support/servers.js';
-import { WEBNBD, mibps, run } from './tools.js';
+import { WEBNBD, median, mibps, run } from './tools.js';
 
 export interface CopyResults {
   /** webnbd copy --connections=1 URI null: */
@@ -50,7 +50,6 @@ export async function copyPhase(bytes: number, log: (line: string) => void): Pro
         }
       }
     }
-    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
     const [nbdcopyNull, copyNull, nbdcopyFile, copyFile] = [times.nbdcopyNull, times.copyNull, times.nbdcopyFile, times.copyFile].map(median) as [number, number, number, number];
     const identical = await run(['cmp', '-s', theirs, ours]).then(() => true, () => false);
     const all = (v: number[]) => v.map((ms) => ms.toFixed(0)).join(' ');
