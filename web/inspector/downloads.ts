@@ -49,7 +49,7 @@ async function contents(vol: Volume, node: Node, out: Out, step: (n: number) => 
   }
 }
 
-/** Write to `stream` with `body`, then close it; on failure or cancel abort it. Resolves to the bytes written. */
+/** Write to `stream` with `body`, then close it; on any failure or cancel (the walk's, a check's) abort it. Resolves to the bytes written. */
 async function into(stream: WritableStream, body: (out: Out) => Promise<void>): Promise<bigint> {
   const out = new Out(stream);
   try {
@@ -64,10 +64,12 @@ async function into(stream: WritableStream, body: (out: Out) => Promise<void>): 
 
 /** A file's bytes into `stream`. */
 export async function downloadFile(vol: Volume, node: Node, stream: WritableStream, opts: Progress = {}): Promise<bigint> {
-  if (!isReg(node.stat.mode)) throw new NbdError(errno.EINVAL, 'download', 'only regular files can be downloaded');
   const total = node.stat.size;
   let done = 0n;
-  return into(stream, (out) => contents(vol, node, out, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal));
+  return into(stream, async (out) => {
+    if (!isReg(node.stat.mode)) throw new NbdError(errno.EINVAL, 'download', 'only regular files can be downloaded');
+    await contents(vol, node, out, (n) => opts.onProgress?.((done += BigInt(n)), total), opts.signal);
+  });
 }
 
 interface Item {
@@ -90,12 +92,12 @@ async function walk(vol: Volume, dir: Node, prefix: string, out: Item[], above: 
 
 /** A folder and everything in it as a tar archive named after it (`name/…`), into `stream`. */
 export async function downloadFolder(vol: Volume, dir: Node, name: string, stream: WritableStream, opts: Progress = {}): Promise<bigint> {
-  const items: Item[] = [{ path: name, node: dir }];
-  await walk(vol, dir, `${name}/`, items, [], opts.signal);
-  const total = items.reduce((n, i) => n + (isReg(i.node.stat.mode) ? i.node.stat.size : 0n), 0n);
-  let done = 0n;
-  opts.onProgress?.(0n, total);
   return into(stream, async (out) => {
+    const items: Item[] = [{ path: name, node: dir }];
+    await walk(vol, dir, `${name}/`, items, [], opts.signal);
+    const total = items.reduce((n, i) => n + (isReg(i.node.stat.mode) ? i.node.stat.size : 0n), 0n);
+    let done = 0n;
+    opts.onProgress?.(0n, total);
     for (const item of items) {
       const s = item.node.stat;
       const type = isDir(s.mode) ? 'dir' : item.link !== undefined ? 'symlink' : isReg(s.mode) ? 'file' : null;
