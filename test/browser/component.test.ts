@@ -193,6 +193,38 @@ describe('a 1 TiB sparse disk (nbdkit sparse-random)', () => {
     expect(s.first).toMatch(/^00000000  /);
   });
 
+  it('draws its first screen as text, the byte spans a frame later; a selection made at nbd-load shows at once', async () => {
+    const { page: p2 } = await embed(sites['true']!, {});
+    const r = await p2.evaluate(async (src) => {
+      const el = document.createElement('nbd-hexdump');
+      el.setAttribute('length', 'all');
+      const count = (sel: string) => el.shadowRoot!.querySelectorAll(sel).length;
+      const atLoad = new Promise<Record<string, number>>((res) => el.addEventListener('nbd-load', () => {
+        const before = { rows: count('.row'), spans: count('.b, .c') };
+        el.selection = { start: 0n, end: 4n };
+        res({ ...before, selected: count('.sel'), spansAfter: count('.b, .c') });
+      }, { once: true }));
+      const el2 = document.createElement('nbd-hexdump');
+      el2.setAttribute('length', 'all');
+      const later = new Promise<Record<string, number>>((res) => el2.addEventListener('nbd-load', () => {
+        const at = { rows: el2.shadowRoot!.querySelectorAll('.row').length, spans: el2.shadowRoot!.querySelectorAll('.b, .c').length };
+        requestAnimationFrame(() => setTimeout(() => res({ ...at, spansAfter: el2.shadowRoot!.querySelectorAll('.b, .c').length })));
+      }, { once: true }));
+      el.src = el2.src = src;
+      document.body.replaceChildren(el, el2);
+      return { first: await atLoad, second: await later, text: el.text === el2.text };
+    }, sparse.uri);
+    // Selecting needs the spans: they are made there and then (4 bytes, hex and character each).
+    expect(r.first.spans).toBe(0);
+    expect(r.first.selected).toBe(8);
+    expect(r.first.spansAfter).toBeGreaterThan(32 * 10);
+    // Left alone, the first screen is text at nbd-load and has its spans once painted.
+    expect(r.second.spans).toBe(0);
+    expect(r.second.spansAfter).toBeGreaterThan(32 * 10);
+    expect(r.text).toBe(true);
+    await p2.close();
+  });
+
   it('goes to the end with End: the last line is the closing offset 1 TiB', async () => {
     await page.focus('nbd-hexdump');
     await page.keyboard.press('End');

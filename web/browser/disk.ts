@@ -371,10 +371,13 @@ function zeroRuns(b: Uint8Array): { length: bigint; flags: number }[] {
     if (last && last.flags === flags) last.length += BigInt(length);
     else if (length > 0) out.push({ length: BigInt(length), flags });
   };
+  // Four 32-bit words a line where the block is aligned (blocks are): a quarter of the comparisons.
+  const w = b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : null;
   let run = 0;
   for (let at = 0; at < b.length; at += 16) {
     let zero = at + 16 <= b.length;
-    for (let k = at; zero && k < at + 16; k++) zero = b[k] === 0;
+    if (zero && w) zero = (w[at >> 2]! | w[(at >> 2) + 1]! | w[(at >> 2) + 2]! | w[(at >> 2) + 3]!) === 0;
+    else for (let k = at; zero && k < at + 16; k++) zero = b[k] === 0;
     if (zero) {
       run += 16;
       continue;

@@ -330,6 +330,10 @@ export class NbdHexdumpElement extends HTMLElement {
       this.#status.textContent = '';
       this.dataset['state'] = 'loaded';
       this.dispatchEvent(new NbdLoadEvent(source.start, source.end - source.start, this.#disk?.size ?? 0n));
+      // Read ahead once the first screen is painted: its completions would hold the frame back.
+      const gen = this.#gen;
+      requestAnimationFrame(() => setTimeout(() => { if (gen === this.#gen) this.#shown(this.#view.rows, true); }));
+      return;
     }
     if (!(source instanceof LazyRows) || rows.length === 0) return;
     const disk = source.disk;

@@ -220,8 +220,8 @@ export class LazyRows implements RowSource {
   }
 
   label(r: Row): string {
-    const line = formatLine(this.format, r.pos, new Uint8Array(1), this.disk.size);
-    return line.slice(0, line.search(/[ :]/));
+    // The offset column as the format prints it: hexdump -C at least 8 hex digits, nbddump 10.
+    return r.pos.toString(16).padStart(this.format === 'nbddump' ? 10 : 8, '0');
   }
 
   text(r: Row): string | null {

@@ -23,12 +23,13 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, part?: s
   return e;
 };
 
-/** A row's element, its text, and its byte spans. */
+/** A row's element, its text, and its byte spans (or what makes them, for a row drawn as text). */
 interface Drawn {
   el: HTMLElement;
   text: string;
   loaded: boolean;
   spans: [bigint, HTMLElement[]][];
+  bytes?: { at: bigint; n: number };
 }
 
 export class DumpView {
@@ -56,6 +57,15 @@ export class DumpView {
   /** Bytes marked by the page (a structure's field), besides the selection. */
   #mark: { start: bigint; end: bigint } | null = null;
   #dragging = false;
+  /** Whether some span on screen may carry a selection, highlight or mark class. */
+  #painted = false;
+  /**
+   * A new source's first screen is drawn as text, each byte's spans added after that frame is
+   * painted (or as soon as hover, selection or a mark needs them): a thousand spans more than
+   * doubled the style, layout and paint of the first frame.
+   */
+  #textFirst = true;
+  #spanTimer = 0;
   /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
   /** Showing the end (End, or scrolled to the bottom): the page stays full as rows reshape. */
@@ -86,6 +96,7 @@ export class DumpView {
     this.#height = -1;
     this.#top = source ? source.rowAt(at) : null;
     this.#clamp = this.#atEnd = at === source?.end;
+    this.#textFirst = true;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
     if (soon && source) this.invalidate();
@@ -228,6 +239,9 @@ export class DumpView {
       return d;
     });
     this.#drawn = drawn;
+    if (els.some((d) => d.bytes) && !this.#spanTimer) {
+      this.#spanTimer = requestAnimationFrame(() => setTimeout(() => this.#addSpans()));
+    }
     this.#lines = els.map((d) => d.text);
     this.dump.replaceChildren(...els.map((d) => d.el));
     this.#paintMarks();
@@ -260,16 +274,31 @@ export class DumpView {
       return drawn;
     }
     if (r.kind === 'zero') row.classList.add('zero');
+    if (this.#textFirst) {
+      const w = text.search(/[ :]/);
+      const off = el('span', '', 'offset');
+      off.textContent = text.slice(0, w);
+      row.append(off, text.slice(w));
+      drawn.bytes = { at: r.pos, n: bytes.length };
+      return drawn;
+    }
+    this.#spansOf(row, drawn, r.pos, bytes.length);
+    return drawn;
+  }
+
+  /** Lay out a row's text with a span for each byte's hex and character. */
+  #spansOf(row: HTMLElement, drawn: Drawn, pos: bigint, n: number): void {
+    const text = drawn.text;
     // Columns: the offset ends at the first space or colon; byte i's hex is 2 + 3i (+1 past the
     // eighth) after it; the characters follow the first "|".
     const w = text.search(/[ :]/);
     const bar = text.indexOf('|');
     const off = el('span', '', 'offset');
     off.textContent = text.slice(0, w);
-    row.append(off);
+    row.replaceChildren(off);
     let at = w;
     const hex: HTMLElement[] = [];
-    for (let i = 0; i < bytes.length; i++) {
+    for (let i = 0; i < n; i++) {
       const h = w + 2 + 3 * i + (i >= 8 ? 1 : 0);
       const s = el('span', 'b', 'byte hex');
       s.textContent = text.slice(h, h + 2);
@@ -278,22 +307,43 @@ export class DumpView {
       at = h + 2;
     }
     row.append(text.slice(at, bar + 1));
-    for (let i = 0; i < bytes.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = el('span', 'c', 'byte char');
       c.textContent = text[bar + 1 + i]!;
       row.append(c);
-      const o = r.pos + BigInt(i);
+      const o = pos + BigInt(i);
       hex[i]!.dataset['o'] = c.dataset['o'] = String(o);
       drawn.spans.push([o, [hex[i]!, c]]);
     }
-    row.append(text.slice(bar + 1 + bytes.length));
-    return drawn;
+    row.append(text.slice(bar + 1 + n));
+  }
+
+  /** Give the rows drawn as text their byte spans; from now on rows are drawn with them. */
+  #addSpans(): void {
+    if (this.#spanTimer) cancelAnimationFrame(this.#spanTimer);
+    this.#spanTimer = 0;
+    this.#textFirst = false;
+    for (const d of this.#drawn.values()) {
+      if (!d.bytes) continue;
+      this.#spansOf(d.el, d, d.bytes.at, d.bytes.n);
+      delete d.bytes;
+      for (const [o, spans] of d.spans) this.#spans.set(o, spans);
+    }
+    this.#paintMarks();
   }
 
   /** Hover and selection classes on the byte spans on screen. */
   #paintMarks(): void {
     const sel = this.selection;
     const mark = this.#mark;
+    // Nothing to show and nothing shown (fresh rows have no marks): no need to visit every span.
+    const any = sel !== null || this.#hover !== null || mark !== null;
+    if (!any && !this.#painted) return;
+    if (any && this.#textFirst) {
+      this.#addSpans();
+      return;
+    }
+    this.#painted = any;
     for (const [o, spans] of this.#spans) {
       const s = sel !== null && o >= sel.start && o < sel.end;
       const h = o === this.#hover;
@@ -412,8 +462,14 @@ export class DumpView {
     }
   }
 
-  #byteAt(e: Event): bigint | null {
-    const t = (e.target as HTMLElement).closest?.('.b, .c') as HTMLElement | null;
+  #byteAt(e: PointerEvent): bigint | null {
+    let target = e.target as HTMLElement;
+    if (this.#textFirst && target.closest?.('.row')) {
+      // A row still drawn as text: give it its spans, then find the one under the pointer.
+      this.#addSpans();
+      target = ((this.dump.getRootNode() as Document | ShadowRoot).elementFromPoint(e.clientX, e.clientY) ?? target) as HTMLElement;
+    }
+    const t = target.closest?.('.b, .c') as HTMLElement | null;
     return t?.dataset['o'] !== undefined ? BigInt(t.dataset['o']) : null;
   }
 
