@@ -39,7 +39,12 @@ export function webSocketTransport(url: string, ev: TransportEvents): Transport 
       ws.close();
       return;
     }
-    ev.data(new Uint8Array(m.data as ArrayBuffer));
+    const data = m.data as ArrayBuffer & { transfer?(length: number): ArrayBuffer };
+    ev.data(new Uint8Array(data));
+    // The handle has copied what it needs (a chunk is valid only during the call): hand the
+    // message's memory back now. Left to the collector, received messages pile up to V8's
+    // external-memory limit (64 MiB) before it runs.
+    data.transfer?.(0);
   };
   // Browsers hide why a WebSocket failed; the close event that follows says what little is known.
   ws.onerror = () => {};
