@@ -78,6 +78,8 @@ export interface Results extends CopyResults {
   browser_download_mibps: number;
   /** The page's (and its worker's) memory above its start during those downloads. */
   browser_download_memory_mib: number;
+  /** Four bare sockets' bytes written to the same kind of file, taking turns with downloads (in-browser.ts, ceilingToFile()). */
+  browser_ceiling_4_sockets_file_mibps: number;
   /** A C program's sequential 64 KiB nbd_pread loop in the browser (wasm/bench/bench.c, Asyncify). */
   wasm_pread_mibps: number;
   /** The same loop in TypeScript through the page API (the lab page's handle), same run. */
@@ -290,13 +292,13 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const node = runs('node') ? await nodePhase(fx, cfg) : skipped<Awaited<ReturnType<typeof nodePhase>>>(['native_mibps', 'node_tcp_mibps', 'node_ws_mibps']);
     const dumps = runs('dumps') ? await dumpPhase(fx, cfg) : { ...skipped<DumpResults>(['dump_mibps', 'nbddump_mibps', 'dump_C_mibps', 'hexdump_C_mibps', 'xxd_mibps']), dump_identical: false, dump_C_identical: false };
     const copies = runs('copy') ? await copyPhase(cfg.copyBytes, cfg.log) : { ...skipped<CopyResults>(['copy_mibps', 'nbdcopy_mibps', 'copy_file_mibps', 'nbdcopy_file_mibps']), copy_identical: false };
-    let downloads = skipped<Pick<Results, 'browser_download_mibps' | 'browser_download_memory_mib'>>(['browser_download_mibps', 'browser_download_memory_mib']);
+    let downloads = skipped<Pick<Results, 'browser_download_mibps' | 'browser_download_memory_mib' | 'browser_ceiling_4_sockets_file_mibps'>>(['browser_download_mibps', 'browser_download_memory_mib', 'browser_ceiling_4_sockets_file_mibps']);
     let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib', 'wasm_pread_mibps', 'browser_seq_pread_mibps', 'wasm_asyncify_us', 'wasm_call_us']);
     if (runs('browser')) {
       const chromium = await Chromium.launch();
       try {
         inBrowser = await browserPhase(chromium, fx, cfg, isolated, plain);
-        if (runs('download')) downloads = await downloadPhase(chromium, isolated, cfg.downloadBytes, cfg.downloadPasses, cfg.log);
+        if (runs('download')) downloads = await downloadPhase(chromium, isolated, fx.floodUrl, cfg.downloadBytes, cfg.downloadPasses, cfg.log);
       } finally {
         await chromium.close();
       }

@@ -53,6 +53,68 @@ export function ceiling(page: Evaluator, url: string, bytes: number, copy = fals
 }
 
 /**
+ * The same four bare sockets, their bytes written to a file as a download writes them: each
+ * worker copies its messages into shared memory and tells the page of every whole MiB, as a
+ * completion would; the page hands each MiB, uncopied, to the lab page's privateFile() stream
+ * (the OPFS writer worker). Timed from the request to the file closed. Not a target: the most a
+ * download through this bridge into this file system could reach on this machine.
+ */
+export function ceilingToFile(page: Evaluator, url: string, bytes: number, sockets = 4): Promise<number> {
+  return page.evaluate(async ([u, total, n]) => {
+    const code = `onmessage = (e) => {
+      const [url, total, dest, base] = e.data;
+      const view = new Uint8Array(dest, base, total);
+      const ws = new WebSocket(url, ['binary']);
+      ws.binaryType = 'arraybuffer';
+      let got = 0, told = 0;
+      ws.onopen = () => postMessage('open');
+      ws.onmessage = (m) => {
+        view.set(new Uint8Array(m.data), got);
+        got += m.data.byteLength;
+        while (got - told >= 1048576 || (got >= total && told < total)) {
+          const len = Math.min(1048576, got - told);
+          postMessage({ at: base + told, len });
+          told += len;
+        }
+        if (got >= total) { postMessage('done'); ws.close(); }
+      };
+      ws.onclose = () => { if (got < total) postMessage('short'); };
+      onmessage = () => ws.send(new Float64Array([total]));
+    };`;
+    const w = window.webnbd;
+    await w.removePrivateFile('bench-ceiling.img');
+    const sink = await w.privateFile('bench-ceiling.img');
+    const writer = sink.stream.getWriter();
+    const dest = new SharedArrayBuffer(total);
+    new Uint8Array(dest).fill(1);
+    const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    const workers = Array.from({ length: n }, () => new Worker(url));
+    const writes: Promise<void>[] = [];
+    const ended = workers.map((wk) => new Promise<string>((resolve) => {
+      wk.onmessage = (e: MessageEvent<string | { at: number; len: number }>) => {
+        const m = e.data;
+        if (typeof m === 'string') { if (m !== 'open') resolve(m); return; }
+        writes.push(writer.write({ type: 'write', position: m.at, data: new Uint8Array(dest, m.at, m.len) }));
+      };
+    }));
+    const opened = workers.map((wk) => new Promise<void>((resolve) => wk.addEventListener('message', (e) => { if (e.data === 'open') resolve(); })));
+    const per = total / n;
+    workers.forEach((wk, i) => wk.postMessage([u, per, dest, i * per]));
+    await Promise.all(opened);
+    const t0 = performance.now();
+    for (const wk of workers) wk.postMessage('go');
+    const ends = await Promise.all(ended);
+    await Promise.all(writes);
+    await writer.close();
+    const ms = performance.now() - t0;
+    for (const wk of workers) wk.terminate();
+    await w.removePrivateFile('bench-ceiling.img');
+    if (ends.some((e) => e !== 'done')) throw new Error('the flood ended early');
+    return ms;
+  }, [url, bytes, sockets] as const);
+}
+
+/**
  * Connect to the export (`connections` > 1: the page's pool, several connections only where the
  * server advertises can_multi_conn, as nbdcopy decides) and allocate the destination (a
  * SharedArrayBuffer when the page is isolated).

@@ -64,6 +64,7 @@ const FIGURES: [keyof Results, string][] = [
   ['wasm_call_us', 'C: nbd_get_size (one call into the runtime)'],
   ['browser_download_mibps', 'download() of a 1 GiB export to a file (OPFS), four connections'],
   ['browser_download_memory_mib', 'page and worker memory above their start during it'],
+  ['browser_ceiling_4_sockets_file_mibps', 'four bare WebSockets written to an OPFS file as download() writes (not a target)'],
 ];
 
 const fmt = (v: unknown): string =>
