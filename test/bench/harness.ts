@@ -50,6 +50,8 @@ export interface Results extends CopyResults {
   browser_ceiling_copy_mibps: number;
   /** Not a target: four bare sockets at once (null if the export is not can_multi_conn). */
   browser_ceiling_4_sockets_mibps: number | null;
+  /** The same four sockets, each copying its messages into a SharedArrayBuffer (webnbd's one copy); not a target. */
+  browser_ceiling_4_sockets_copy_mibps: number | null;
   /** webnbd reading with four connections: the page's pool (web/browser/multi.ts), a worker each. */
   browser_read_multiconn_mibps: number | null;
   browser_read_mibps: number;
@@ -176,7 +178,7 @@ async function dumpPhase(fx: Fixtures, cfg: BenchConfig): Promise<DumpResults> {
   };
 }
 
-type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib' | 'wasm_pread_mibps' | 'browser_seq_pread_mibps' | 'wasm_asyncify_us' | 'wasm_call_us'>;
+type BrowserResults = Pick<Results, 'browser_ceiling_mibps' | 'browser_ceiling_copy_mibps' | 'browser_ceiling_4_sockets_mibps' | 'browser_ceiling_4_sockets_copy_mibps' | 'browser_read_multiconn_mibps' | 'browser_read_mibps' | 'browser_read_fallback_mibps' | 'browser_read_postmessage_mibps' | 'browser_p50_us' | 'browser_p99_us' | 'echo_p50_us' | 'browser_p50_postmessage_us' | 'echo_p50_postmessage_us' | 'heap_growth_mib' | 'wasm_pread_mibps' | 'browser_seq_pread_mibps' | 'wasm_asyncify_us' | 'wasm_call_us'>;
 
 /** The lab page's worker (Vite names it assets/worker-HASH.js). */
 const labWorker = (url: string) => /\/assets\/worker[-.][^/]*\.js$/.test(url);
@@ -223,10 +225,12 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   // Python process of its own).
   const multi = await prepareRead(page, fx.wsUri, fx.size, MULTI_CONN);
   const multiFloods: number[] = [];
+  const multiCopies: number[] = [];
   const multiPasses: number[] = [];
   if (multi.multiConn) {
     for (let i = 0; i < 2; i++) {
       multiFloods.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes, false, MULTI_CONN));
+      multiCopies.push(await ceiling(page, fx.floodUrl, cfg.ceilingBytes, true, MULTI_CONN));
       multiPasses.push(await readPass(page, BROWSER_PLAN));
     }
   }
@@ -252,11 +256,12 @@ async function browserPhase(chromium: Chromium, fx: Fixtures, cfg: BenchConfig, 
   await page.close();
 
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ');
-  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; 64 KiB one at a time: page ${seq.map((x) => x.toFixed(1)).join(' ')} MiB/s, C ${wasm.map((x) => x.wasm_mibps.toFixed(1)).join(' ')} MiB/s; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
+  cfg.log(`browser: floods ${ms(floods)} ms, with a copy ${ms(copies)} ms, passes ${ms(passes)} ms, completions posted ${ms(posted)} ms, fallback ${fallbackMs.toFixed(0)} ms; 64 KiB one at a time: page ${seq.map((x) => x.toFixed(1)).join(' ')} MiB/s, C ${wasm.map((x) => x.wasm_mibps.toFixed(1)).join(' ')} MiB/s; ${MULTI_CONN} sockets ${ms(multiFloods)} ms, with a copy ${ms(multiCopies)} ms, ${MULTI_CONN} connections ${ms(multiPasses)} ms`);
   return {
     browser_ceiling_mibps: mibps(cfg.ceilingBytes, median(floods)),
     browser_ceiling_copy_mibps: mibps(cfg.ceilingBytes, median(copies)),
     browser_ceiling_4_sockets_mibps: multiFloods.length ? mibps(cfg.ceilingBytes, median(multiFloods)) : null,
+    browser_ceiling_4_sockets_copy_mibps: multiCopies.length ? mibps(cfg.ceilingBytes, median(multiCopies)) : null,
     browser_read_multiconn_mibps: multiPasses.length ? mibps(fx.size, median(multiPasses)) : null,
     browser_read_mibps: mibps(fx.size, median(passes)),
     browser_read_fallback_mibps: mibps(fx.size, fallbackMs),
@@ -293,7 +298,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
     const dumps = runs('dumps') ? await dumpPhase(fx, cfg) : { ...skipped<DumpResults>(['dump_mibps', 'nbddump_mibps', 'dump_C_mibps', 'hexdump_C_mibps', 'xxd_mibps']), dump_identical: false, dump_C_identical: false };
     const copies = runs('copy') ? await copyPhase(cfg.copyBytes, cfg.log) : { ...skipped<CopyResults>(['copy_mibps', 'nbdcopy_mibps', 'copy_file_mibps', 'nbdcopy_file_mibps']), copy_identical: false };
     let downloads = skipped<Pick<Results, 'browser_download_mibps' | 'browser_download_memory_mib' | 'browser_ceiling_4_sockets_file_mibps'>>(['browser_download_mibps', 'browser_download_memory_mib', 'browser_ceiling_4_sockets_file_mibps']);
-    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib', 'wasm_pread_mibps', 'browser_seq_pread_mibps', 'wasm_asyncify_us', 'wasm_call_us']);
+    let inBrowser = skipped<BrowserResults>(['browser_ceiling_mibps', 'browser_ceiling_copy_mibps', 'browser_ceiling_4_sockets_mibps', 'browser_ceiling_4_sockets_copy_mibps', 'browser_read_multiconn_mibps', 'browser_read_mibps', 'browser_read_fallback_mibps', 'browser_read_postmessage_mibps', 'browser_p50_us', 'browser_p99_us', 'echo_p50_us', 'browser_p50_postmessage_us', 'echo_p50_postmessage_us', 'heap_growth_mib', 'wasm_pread_mibps', 'browser_seq_pread_mibps', 'wasm_asyncify_us', 'wasm_call_us']);
     if (runs('browser')) {
       const chromium = await Chromium.launch();
       try {
@@ -313,6 +318,7 @@ export async function runBench(cfg: BenchConfig): Promise<Results> {
       browser_read_fallback_mibps: inBrowser.browser_read_fallback_mibps,
       browser_read_postmessage_mibps: inBrowser.browser_read_postmessage_mibps,
       browser_ceiling_4_sockets_mibps: inBrowser.browser_ceiling_4_sockets_mibps,
+      browser_ceiling_4_sockets_copy_mibps: inBrowser.browser_ceiling_4_sockets_copy_mibps,
       browser_read_multiconn_mibps: inBrowser.browser_read_multiconn_mibps,
       ...node,
       dump_mibps: dumps.dump_mibps,

@@ -38,6 +38,7 @@ const FIGURES: [keyof Results, string][] = [
   ['browser_read_fallback_mibps', 'same, page not isolated (transferred buffers)'],
   ['browser_read_postmessage_mibps', 'isolated page, completions posted rather than through the ring'],
   ['browser_ceiling_4_sockets_mibps', 'four bare WebSockets at once (not a target)'],
+  ['browser_ceiling_4_sockets_copy_mibps', 'same, each message copied into a SharedArrayBuffer (not a target)'],
   ['browser_read_multiconn_mibps', 'webnbd, four connections (can_multi_conn), the page\'s pool, a worker each'],
   ['native_mibps', 'nbdcopy --connections=1 URI null:'],
   ['node_tcp_mibps', 'webnbd in Node over TCP'],
