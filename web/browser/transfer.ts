@@ -289,7 +289,7 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     // it, and no read is issued while `requests` are held.
     const read = async (piece: Piece, lane: RemoteHandle): Promise<Uint8Array> => {
       // Into shared memory where the page has it (the worker writes it there); handed over as it
-      // is to a sink that takes shared memory (privateFile()'s, whose own worker copies it), else
+      // is to a sink that takes shared memory (privateFile()'s, whose worker writes it), else
       // copied once into a plain buffer, as streams take no shared memory. Elsewhere the worker's
       // buffer comes back.
       const sab = shared.pop();
@@ -317,7 +317,8 @@ export async function download(src: string | RemoteHandle, sink: WritableStream,
     // `counts`: the piece holds a request's place in the window (data, or zeroes to be written).
     const hand = (piece: Piece, data: Promise<Uint8Array> | null, counts: boolean) => {
       const rel = Number(piece.offset - start);
-      const ready = Promise.all([handed, data]);
+      // A positioned sink takes each piece when its bytes are in; a stream takes them in order.
+      const ready = Promise.all([seek ? null : handed, data]);
       const given = ready.then(async ([, d]): Promise<unknown> => {
         if (d) return writer.write(seek ? { type: 'write', position: rel, data: d } : d).then(() => release(d), sinkError);
         return seek ? undefined : writer.write(zeroes.subarray(0, piece.length)).catch(sinkError);
