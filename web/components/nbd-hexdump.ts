@@ -6,7 +6,6 @@
 
 import { NbdError, errno } from '../core/errors.js';
 import { defaultWorker } from '../browser/client.js';
-import { getKernel } from '../core/format/kernel.js';
 import { acquire, release, resolveUri } from '../browser/connections.js';
 import { BLOCK, type Disk, type LinkState } from '../browser/disk.js';
 import { NbdErrorEvent, NbdLoadEvent, NbdPositionEvent, NbdSelectEvent } from './events.js';
@@ -241,10 +240,9 @@ export class NbdHexdumpElement extends HTMLElement {
         this.#uri = uri;
         this.#disk = null;
         const disk = acquire(uri);
-        // The connection is on its way (acquire posted it): meanwhile lay out, and compile the
-        // formatting kernel the first rows will need.
+        // The connection is on its way (acquire posted it): meanwhile lay out. (Rows are formatted
+        // a line at a time, in JavaScript: the kernel is compiled only for a whole small range.)
         this.#view.prepare();
-        getKernel();
         this.#disk = await disk.catch((e: unknown) => {
           if (this.#uri === uri) this.#uri = null;
           throw e;

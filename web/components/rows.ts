@@ -53,19 +53,22 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The whole dump of `bytes`, which start at `start`, as hexdump -C or nbddump prints it. */
-export function formatDump(format: HexdumpFormat, bytes: Uint8Array, start: bigint, exportSize: bigint): string {
+/**
+ * The whole dump of `bytes`, which start at `start`, as hexdump -C or nbddump prints it; `wasm`
+ * false formats in JavaScript (a line or two: not worth compiling the kernel for).
+ */
+export function formatDump(format: HexdumpFormat, bytes: Uint8Array, start: bigint, exportSize: bigint, wasm = true): string {
   if (format === 'nbddump') {
-    const d = new NbdDump({ size: exportSize, start });
+    const d = new NbdDump({ size: exportSize, start, wasm });
     return utf8.decode(concat(d.push(bytes), d.end()));
   }
-  const h = new HexdumpC({ start });
+  const h = new HexdumpC({ start, wasm });
   return latin1.decode(concat(h.push(bytes), h.end()));
 }
 
 /** One line (≤ 16 bytes at `at`) exactly as the whole dump would print it when not squeezed. */
 export function formatLine(format: HexdumpFormat, at: bigint, bytes: Uint8Array, exportSize: bigint): string {
-  const text = formatDump(format, bytes, at, exportSize);
+  const text = formatDump(format, bytes, at, exportSize, false);
   return text.slice(0, text.indexOf('\n'));
 }
 
