@@ -183,7 +183,7 @@ describe('a 1 TiB sparse disk (nbdkit sparse-random)', () => {
     const rows = el.shadowRoot!.querySelectorAll('.row');
     return { position: String(el.position), rows: rows.length, first: rows[0]?.textContent ?? '', text: el.text, reads: el.disk!.stats.reads, cached: el.disk!.cached };
   });
-  const settle = () => page.waitForFunction(() => !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 10_000 });
+  const settle = () => page.waitForFunction(() => document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 10_000 });
 
   it('keeps only the rows on screen in the DOM', async () => {
     const s = await state();

@@ -51,7 +51,7 @@ async function open(uri: string): Promise<Page> {
 async function screen(page: Page): Promise<string[]> {
   let last = '';
   for (let i = 0; i < 50; i++) {
-    await page.waitForFunction(() => !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 10_000 });
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const text = await page.evaluate(() => document.querySelector('nbd-hexdump')!.text);
     if (text === last) return text.split('\n').slice(0, -1);

@@ -90,7 +90,7 @@ describe('ext4 partition', () => {
     const blockSize = BigInt(/Block size:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', ext], { stdio: ['ignore', 'pipe', 'ignore'] }).toString())![1]!);
     const at = partStart[0]! + block * blockSize;
     await page.waitForFunction((p) => String(document.querySelector('nbd-hexdump')!.position) === p
-      && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), String(at));
+      && document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), String(at));
     const s = await shown(page);
     expect(s.first).toBe(hexdump(disk.image(), at, 16).split('\n')[0]);
     expect(s.first).toContain('|utf-8 names.');
@@ -160,7 +160,7 @@ describe('ext4 partition', () => {
     const row = page.locator('#structure tr', { hasText: 'disk GUID' });
     await row.click();
     await page.waitForFunction(() => String(document.querySelector('nbd-hexdump')!.position) === '560'
-      && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'));
+      && document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'));
     await row.hover();
     const marked = await page.evaluate(() => [...document.querySelector('nbd-hexdump')!.shadowRoot!.querySelectorAll('.mk')].map((e) => (e as HTMLElement).dataset['o']));
     expect(marked.length).toBe(32);
@@ -185,7 +185,7 @@ it('FAT32 partition: browse to a file, see its bytes in the hexdump, download it
   await page.waitForFunction(() => /vfat “FAT32”: .* entries in \//.test(document.querySelector('#files .note')!.textContent ?? ''));
   await click(page, 'block-plus-one.bin');
   await page.waitForFunction(() => /block-plus-one/.test(document.querySelector('#files .facts')!.textContent ?? ''));
-  await page.waitForFunction(() => !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'));
+  await page.waitForFunction(() => document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'));
   const s = await shown(page);
   const src = join(fatTree, 'block-plus-one.bin');
   // The hexdump is at the file's first cluster: its first line is the file's first 16 bytes.

@@ -59,7 +59,7 @@ const settled = (page: Page) => page.waitForFunction(() =>
   document.querySelector<HTMLProgressElement>('#map progress')!.hidden
   && !/Reading|…/.test(document.querySelector('#partitions')!.textContent ?? '')
   && document.querySelector('nbd-hexdump')!.dataset['state'] === 'loaded'
-  && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 30_000 });
+  && document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.row:not(.loading)') && !document.querySelector('nbd-hexdump')!.shadowRoot!.querySelector('.loading'), null, { timeout: 30_000 });
 
 /** The partition table as shown: one record per row. */
 const shownPartitions = (page: Page) => page.$$eval('#partitions tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));

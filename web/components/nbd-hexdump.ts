@@ -368,11 +368,14 @@ export class NbdHexdumpElement extends HTMLElement {
     this.#pump(disk, gen);
   }
 
-  /** Show what arrived: at once when it completes the first screen, else at the next frame. */
+  /**
+   * Show what arrived: at once when it completes the first screen, else at the next frame (before
+   * the first screen, only once its rows are drawn as still loading: see DumpView.setSource).
+   */
   #refresh(gen: number): void {
     if (gen !== this.#gen) return;
     if (!this.#loaded && this.#view.ready) this.#view.render();
-    else this.#view.invalidate();
+    else if (this.#loaded || this.#view.rows.length > 0) this.#view.invalidate();
   }
 
   #pump(disk: Disk, gen: number): void {

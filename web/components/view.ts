@@ -6,6 +6,8 @@ import type { Row, RowSource } from './rows.js';
 
 /** Tallest scrollable area (browsers fail somewhere past 16 million pixels). */
 const MAX_PX = 8_000_000;
+/** A new source's rows are drawn as still loading when their bytes take longer than this. */
+const LOADING_MS = 100;
 
 export interface ViewHost {
   /** After each render: the rows on screen, and whether every one of them has its text. */
@@ -66,6 +68,7 @@ export class DumpView {
    */
   #textFirst = true;
   #spanTimer = 0;
+  #loadingTimer: ReturnType<typeof setTimeout> | null = null;
   /** Keep the last page full when scrolling, not when block status reshapes rows or on "go to". */
   #clamp = true;
   /** Showing the end (End, or scrolled to the bottom): the page stays full as rows reshape. */
@@ -86,9 +89,10 @@ export class DumpView {
   get source(): RowSource | null { return this.#source; }
 
   /**
-   * Show a source, with the row holding `at` first: now, or with `soon` at the next frame (or
-   * sooner, through render(), once the bytes are there), so that a screen of rows still loading
-   * is not drawn just before the same screen with its bytes.
+   * Show a source, with the row holding `at` first: now, or with `soon` once its bytes are there
+   * (through render()), its rows drawn as still loading only if that takes longer than
+   * LOADING_MS: a screen of placeholders drawn just before the same screen with its bytes only
+   * holds the bytes back.
    */
   setSource(source: RowSource | null, at: bigint, soon = false): void {
     this.#source = source;
@@ -99,7 +103,10 @@ export class DumpView {
     this.#textFirst = true;
     this.#anchor = this.#focus = this.#hover = null;
     this.#notified = null;
-    if (soon && source) this.invalidate();
+    if (this.#loadingTimer !== null) clearTimeout(this.#loadingTimer);
+    this.#loadingTimer = null;
+    this.#rows = [];
+    if (soon && source) this.#loadingTimer = setTimeout(() => { this.#loadingTimer = null; if (!this.#rows.length) this.render(); }, LOADING_MS);
     else this.render();
   }
 
