@@ -225,6 +225,33 @@ describe('a 1 TiB sparse disk (nbdkit sparse-random)', () => {
     await p2.close();
   });
 
+  it('a click on a row still drawn as text selects the byte under the pointer', async () => {
+    const { page: p2 } = await embed(sites['true']!, {});
+    const r = await p2.evaluate(async (src) => {
+      const el = document.createElement('nbd-hexdump');
+      el.setAttribute('length', 'all');
+      el.setAttribute('offset', '4096');
+      const picked = new Promise<unknown>((res) => el.addEventListener('nbd-load', () => {
+        const row = el.shadowRoot!.querySelector('.row')!;
+        const spans = row.querySelectorAll('.b').length;
+        // The second byte's hex digits: columns 13-14 of "00001000  xx xx ...", in the row's text node.
+        const text = [...row.childNodes].find((n) => n.nodeType === Node.TEXT_NODE && (n.textContent ?? '').length > 20)!;
+        const range = document.createRange();
+        const at = (row.textContent ?? '').indexOf(' ', 8) + 5 - (row.firstChild!.textContent ?? '').length;
+        range.setStart(text, at);
+        range.setEnd(text, at + 1);
+        const box = range.getBoundingClientRect();
+        row.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, composed: true, button: 0, clientX: box.x + box.width / 2, clientY: box.y + box.height / 2 }));
+        res({ spans, selection: el.selection && [String(el.selection.start), String(el.selection.end)], selected: el.shadowRoot!.querySelectorAll('.sel').length });
+      }, { once: true }));
+      el.src = src;
+      document.body.replaceChildren(el);
+      return picked;
+    }, sparse.uri);
+    expect(r).toEqual({ spans: 0, selection: ['4097', '4098'], selected: 2 });
+    await p2.close();
+  });
+
   it('goes to the end with End: the last line is the closing offset 1 TiB', async () => {
     await page.focus('nbd-hexdump');
     await page.keyboard.press('End');
