@@ -62,9 +62,9 @@ export class DumpView {
   /** Whether some span on screen may carry a selection, highlight or mark class. */
   #painted = false;
   /**
-   * A new source's first screen is drawn as text, each byte's spans added after that frame is
-   * painted (or as soon as hover, selection or a mark needs them): a thousand spans more than
-   * doubled the style, layout and paint of the first frame.
+   * A new source's first screen is drawn as text, each byte's spans added after the frame that
+   * paints it whole (or as soon as the pointer, a selection or a mark needs them): a thousand
+   * spans more than doubled the style, layout and paint of the first frame.
    */
   #textFirst = true;
   #spanTimer = 0;
@@ -246,7 +246,8 @@ export class DumpView {
       return d;
     });
     this.#drawn = drawn;
-    if (els.some((d) => d.bytes) && !this.#spanTimer) {
+    // Once the whole screen has its bytes: a screen completed in pieces stays text until then.
+    if (complete && els.some((d) => d.bytes) && !this.#spanTimer) {
       this.#spanTimer = requestAnimationFrame(() => setTimeout(() => this.#addSpans()));
     }
     this.#lines = els.map((d) => d.text);
