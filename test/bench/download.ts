@@ -8,7 +8,7 @@
 import type { Site } from '../support/browser.js';
 import { startNbdkit, startWebsockify } from '../support/servers.js';
 import type { CdpPage, Chromium } from './chromium.js';
-import { ceilingToFile } from './in-browser.js';
+import { ceiling } from './in-browser.js';
 import { median, mibps } from './tools.js';
 
 export interface DownloadFigures {
@@ -79,7 +79,7 @@ export async function downloadPhase(chromium: Chromium, site: Site, floodUrl: st
     // (its 1 GiB of shared memory is not the download's); taking turns with as many more downloads.
     const files: number[] = [];
     for (let i = 0; i < passes; i++) {
-      files.push(await ceilingToFile(page, floodUrl, bytes));
+      files.push(await ceiling(page, floodUrl, bytes, true, 4, true));
       times.push(await pass(page, uri));
     }
     const above = peak.map((n, i) => (n - base[i]!) / MiB);

@@ -81,7 +81,7 @@ export interface Results extends CopyResults {
   browser_download_mibps: number;
   /** The page's (and its worker's) memory above its start during those downloads. */
   browser_download_memory_mib: number;
-  /** Four bare sockets' bytes written to the same kind of file, taking turns with downloads (in-browser.ts, ceilingToFile()). */
+  /** Four bare sockets' bytes written to the same kind of file, taking turns with downloads (in-browser.ts, ceiling() with `file`). */
   browser_ceiling_4_sockets_file_mibps: number;
   /** A C program's sequential 64 KiB nbd_pread loop in the browser (wasm/bench/bench.c, Asyncify). */
   wasm_pread_mibps: number;

@@ -19,59 +19,26 @@ export const BROWSER_PLAN: BrowserPlan = { request: 1 << 20, depth: 8 };
  * the worker also copies each message into a SharedArrayBuffer, as any client that lands the
  * bytes in the page's memory must (webnbd does exactly that one copy). With `sockets` > 1,
  * that many workers share the bytes, each with its own socket (and websockify process).
- */
-export function ceiling(page: Evaluator, url: string, bytes: number, copy = false, sockets = 1): Promise<number> {
-  return page.evaluate(async ([u, total, withCopy, n]) => {
-    const code = `onmessage = (e) => {
-      const [url, total, copy] = e.data;
-      // Touched first, as webnbd's destination is after its first pass: no page faults timed.
-      const dest = copy ? new Uint8Array(new SharedArrayBuffer(total)).fill(1) : null;
-      const ws = new WebSocket(url, ['binary']);
-      ws.binaryType = 'arraybuffer';
-      let got = 0;
-      ws.onopen = () => postMessage('open');
-      ws.onmessage = (m) => {
-        if (dest) dest.set(new Uint8Array(m.data), got);
-        got += m.data.byteLength;
-        if (got >= total) { postMessage('done'); ws.close(); }
-      };
-      ws.onclose = () => { if (got < total) postMessage('short'); };
-      onmessage = () => ws.send(new Float64Array([total]));
-    };`;
-    // One worker per socket, all connected before the clock starts.
-    const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
-    const workers = Array.from({ length: n }, () => new Worker(url));
-    const next = (w: Worker) => new Promise<string>((resolve) => { w.onmessage = (e: MessageEvent<string>) => resolve(e.data); });
-    await Promise.all(workers.map((w) => { const p = next(w); w.postMessage([u, total / n, withCopy]); return p; }));
-    const t0 = performance.now();
-    const ends = await Promise.all(workers.map((w) => { const p = next(w); w.postMessage('go'); return p; }));
-    const ms = performance.now() - t0;
-    for (const w of workers) w.terminate();
-    if (ends.some((e) => e !== 'done')) throw new Error('the flood ended early');
-    return ms;
-  }, [url, bytes, copy, sockets] as const);
-}
-
-/**
- * The same four bare sockets, their bytes written to a file as a download writes them: each
- * worker copies its messages into shared memory and tells the page of every whole MiB, as a
+ * With `file` (copying implied), the bytes are also written to a file as a download writes them:
+ * each worker copies into one shared buffer and tells the page of every whole MiB, as a
  * completion would; the page hands each MiB, uncopied, to the lab page's privateFile() stream
- * (the OPFS writer worker). Timed from the request to the file closed. Not a target: the most a
- * download through this bridge into this file system could reach on this machine.
+ * (the OPFS writer worker), and the clock stops when the file is closed.
  */
-export function ceilingToFile(page: Evaluator, url: string, bytes: number, sockets = 4): Promise<number> {
-  return page.evaluate(async ([u, total, n]) => {
+export function ceiling(page: Evaluator, url: string, bytes: number, copy = false, sockets = 1, file = false): Promise<number> {
+  return page.evaluate(async ([u, total, withCopy, n, toFile]) => {
     const code = `onmessage = (e) => {
-      const [url, total, dest, base] = e.data;
-      const view = new Uint8Array(dest, base, total);
+      const [url, total, copy, shared, base] = e.data;
+      // Touched first, as webnbd's destination is after its first pass: no page faults timed.
+      const dest = shared ? new Uint8Array(shared, base, total) : copy ? new Uint8Array(new SharedArrayBuffer(total)).fill(1) : null;
       const ws = new WebSocket(url, ['binary']);
       ws.binaryType = 'arraybuffer';
       let got = 0, told = 0;
       ws.onopen = () => postMessage('open');
       ws.onmessage = (m) => {
-        view.set(new Uint8Array(m.data), got);
+        if (dest) dest.set(new Uint8Array(m.data), got);
         got += m.data.byteLength;
-        while (got - told >= 1048576 || (got >= total && told < total)) {
+        // Writing to a file: each whole MiB (and the rest at the end) to the page.
+        while (shared && (got - told >= 1048576 || (got >= total && told < total))) {
           const len = Math.min(1048576, got - told);
           postMessage({ at: base + told, len });
           told += len;
@@ -81,37 +48,35 @@ export function ceilingToFile(page: Evaluator, url: string, bytes: number, socke
       ws.onclose = () => { if (got < total) postMessage('short'); };
       onmessage = () => ws.send(new Float64Array([total]));
     };`;
-    const w = window.webnbd;
-    await w.removePrivateFile('bench-ceiling.img');
-    const sink = await w.privateFile('bench-ceiling.img');
-    const writer = sink.stream.getWriter();
-    const dest = new SharedArrayBuffer(total);
-    new Uint8Array(dest).fill(1);
+    const name = 'bench-ceiling.img';
+    const lab = window.webnbd;
+    if (toFile) await lab.removePrivateFile(name);
+    const writer = toFile ? (await lab.privateFile(name)).stream.getWriter() : null;
+    const shared = toFile ? new SharedArrayBuffer(total) : null;
+    if (shared) new Uint8Array(shared).fill(1);
+    const writes: Promise<void>[] = [];
+    // One worker per socket, all connected before the clock starts.
     const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
     const workers = Array.from({ length: n }, () => new Worker(url));
-    const writes: Promise<void>[] = [];
-    const ended = workers.map((wk) => new Promise<string>((resolve) => {
-      wk.onmessage = (e: MessageEvent<string | { at: number; len: number }>) => {
+    const next = (w: Worker) => new Promise<string>((resolve) => {
+      w.onmessage = (e: MessageEvent<string | { at: number; len: number }>) => {
         const m = e.data;
-        if (typeof m === 'string') { if (m !== 'open') resolve(m); return; }
-        writes.push(writer.write({ type: 'write', position: m.at, data: new Uint8Array(dest, m.at, m.len) }));
+        if (typeof m === 'string') resolve(m);
+        else writes.push(writer!.write({ type: 'write', position: m.at, data: new Uint8Array(shared!, m.at, m.len) }));
       };
-    }));
-    const opened = workers.map((wk) => new Promise<void>((resolve) => wk.addEventListener('message', (e) => { if (e.data === 'open') resolve(); })));
+    });
     const per = total / n;
-    workers.forEach((wk, i) => wk.postMessage([u, per, dest, i * per]));
-    await Promise.all(opened);
+    await Promise.all(workers.map((w, i) => { const p = next(w); w.postMessage([u, per, withCopy, shared, i * per]); return p; }));
     const t0 = performance.now();
-    for (const wk of workers) wk.postMessage('go');
-    const ends = await Promise.all(ended);
+    const ends = await Promise.all(workers.map((w) => { const p = next(w); w.postMessage('go'); return p; }));
     await Promise.all(writes);
-    await writer.close();
+    await writer?.close();
     const ms = performance.now() - t0;
-    for (const wk of workers) wk.terminate();
-    await w.removePrivateFile('bench-ceiling.img');
+    for (const w of workers) w.terminate();
+    if (toFile) await lab.removePrivateFile(name);
     if (ends.some((e) => e !== 'done')) throw new Error('the flood ended early');
     return ms;
-  }, [url, bytes, sockets] as const);
+  }, [url, bytes, copy, sockets, file] as const);
 }
 
 /**
