@@ -135,6 +135,10 @@ export async function firstSectorDetail(opts: FirstSectorOptions = {}): Promise<
         return { ms, t0: origin + t0, loaded: origin + loaded, first: el.text.split('\n')[0] ?? '' };
       }, bridge.uris[0]!);
       if (!r.first.startsWith('00000000  ')) throw new Error(`sector 0 not shown: ${r.first}`);
+      if (i < 0) {
+        await page.close();
+        continue;
+      }
       const marks: Mark[] = [];
       for (const w of page.workers()) {
         marks.push(...await w.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('webnbd:'))
@@ -143,10 +147,6 @@ export async function firstSectorDetail(opts: FirstSectorOptions = {}): Promise<
       marks.sort((a, b) => a.at - b.at);
       if (process.env.TRACE) for (const m of marks) opts.log?.(`  ${(m.at - r.t0).toFixed(1)} ${m.name} ${m.head ? sent(m.head) : ''}`);
       const parts = breakdown(r.t0, marks, r.loaded, r.t0 + r.ms);
-      if (i < 0) {
-        await page.close();
-        continue;
-      }
       times.push({ ms: r.ms, breakdown: parts });
       const shownParts = Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
       opts.log?.(`first sector, run ${i + 1}: ${r.ms.toFixed(1)} ms (${shownParts})`);
