@@ -25,6 +25,14 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, part?: s
   return e;
 };
 
+/** A dump line's offset column (it ends at the first space or colon) as a span, and its width. */
+function offsetSpan(text: string): [HTMLElement, number] {
+  const w = text.search(/[ :]/);
+  const off = el('span', '', 'offset');
+  off.textContent = text.slice(0, w);
+  return [off, w];
+}
+
 /** A row's element, its text, and its byte spans (or what makes them, for a row drawn as text). */
 interface Drawn {
   el: HTMLElement;
@@ -283,9 +291,7 @@ export class DumpView {
     }
     if (r.kind === 'zero') row.classList.add('zero');
     if (this.#textFirst) {
-      const w = text.search(/[ :]/);
-      const off = el('span', '', 'offset');
-      off.textContent = text.slice(0, w);
+      const [off, w] = offsetSpan(text);
       row.append(off, text.slice(w));
       drawn.bytes = { at: r.pos, n: bytes.length };
       return drawn;
@@ -297,12 +303,10 @@ export class DumpView {
   /** Lay out a row's text with a span for each byte's hex and character. */
   #spansOf(row: HTMLElement, drawn: Drawn, pos: bigint, n: number): void {
     const text = drawn.text;
-    // Columns: the offset ends at the first space or colon; byte i's hex is 2 + 3i (+1 past the
-    // eighth) after it; the characters follow the first "|".
-    const w = text.search(/[ :]/);
+    // Columns: byte i's hex is 2 + 3i (+1 past the eighth) after the offset; the characters
+    // follow the first "|".
+    const [off, w] = offsetSpan(text);
     const bar = text.indexOf('|');
-    const off = el('span', '', 'offset');
-    off.textContent = text.slice(0, w);
     row.replaceChildren(off);
     let at = w;
     const hex: HTMLElement[] = [];
